@@ -1,0 +1,119 @@
+"""The one settings object of the project, read from ``DIGITS_*`` environment variables.
+
+Every tunable the service, the stores, training and the tools read lives here, with its default.
+The README's settings table lists them; ``python -m settings`` prints the effective values
+(secrets masked).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+ENV_PREFIX = "DIGITS_"
+
+
+class Settings(BaseModel):
+    """Typed, validated configuration; construct with :func:`load_settings`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- model and inference -------------------------------------------------------------
+    model_name: str = Field("mnist_cnn", description="Name of the model in the BentoML model store.")
+    model_version: str = Field("latest", description="Version of that model the service serves.")
+    confidence_threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="Below this confidence an answer is flagged `sure: false`."
+    )
+    tf_threads: int = Field(2, ge=1, description="TensorFlow intra-op threads per worker.")
+    workers: int = Field(1, ge=1, description="BentoML worker processes (each loads the model).")
+    threads: int = Field(8, ge=1, description="Concurrent requests handled per worker.")
+
+    # --- request limits --------------------------------------------------------------------
+    max_upload_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="Largest accepted request body; larger gets 413."
+    )
+    max_image_pixels: int = Field(
+        40_000_000, ge=784, description="Largest decoded image (width x height); larger gets 413."
+    )
+    max_batch_images: int = Field(64, ge=1, description="Most images one /predict_batch call takes.")
+
+    # --- storage ---------------------------------------------------------------------------
+    store_url: str = Field(
+        "sqlite:///var/predictions.db",
+        description="Where predictions are recorded: `sqlite:///PATH`, "
+        "`cassandra://HOST[,HOST...][:PORT]/KEYSPACE` or `none://` (record nothing).",
+    )
+    spool_dir: Path = Field(
+        Path("var/spool"), description="Durable outbox for records the database did not take."
+    )
+    spool_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="Spool size at which new records are refused."
+    )
+    history_ttl_days: int = Field(
+        30, ge=0, description="Days the per-day history keeps a prediction (0 = forever)."
+    )
+
+    # --- Cassandra -------------------------------------------------------------------------
+    cassandra_local_dc: str = Field("datacenter1", description="Local data centre for routing.")
+    cassandra_consistency: str = Field(
+        "LOCAL_QUORUM", description="Consistency level of reads and writes."
+    )
+    cassandra_replication: str = Field(
+        "SimpleStrategy:1",
+        description="Keyspace replication: `SimpleStrategy:RF` or "
+        "`NetworkTopologyStrategy:DC=RF[,DC=RF]`.",
+    )
+    cassandra_username: str = Field("", description="CQL user (empty: no authentication).")
+    cassandra_password: SecretStr = Field(SecretStr(""), description="CQL password.")
+    cassandra_max_in_flight: int = Field(
+        128, ge=1, description="Most concurrent writes per worker."
+    )
+    cassandra_timeout_s: float = Field(
+        2.0, gt=0, description="Per-request timeout before a write is spooled."
+    )
+
+    # --- training data ---------------------------------------------------------------------
+    mnist_dir: Path | None = Field(
+        None, description="Directory with the four official MNIST IDX files (optional)."
+    )
+    data_dir: Path = Field(Path("var/data"), description="Cache for downloaded MNIST data.")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of the project's loggers."
+    )
+
+
+def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``DIGITS_<FIELD>`` variables (case-insensitive)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    for name in Settings.model_fields:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = raw
+    return Settings.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return settings_from_env()
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str]]:
+    """Rows of (variable, value, description) with secrets masked, for docs and logs."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        shown = "***" if isinstance(value, SecretStr) and value.get_secret_value() else str(value)
+        rows.append((ENV_PREFIX + name.upper(), shown, field.description or ""))
+    return rows
+
+
+if __name__ == "__main__":
+    for var, value, _ in describe(load_settings()):
+        print(f"{var}={value}")
