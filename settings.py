@@ -23,7 +23,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # --- model and inference -------------------------------------------------------------
-    model_name: str = Field("mnist_cnn", description="Name of the model in the BentoML model store.")
+    model_name: str = Field(
+        "mnist_cnn", description="Name of the model in the BentoML model store."
+    )
     model_version: str = Field("latest", description="Version of that model the service serves.")
     confidence_threshold: float = Field(
         0.6, ge=0.0, le=1.0, description="Below this confidence an answer is flagged `sure: false`."
@@ -39,7 +41,9 @@ class Settings(BaseModel):
     max_image_pixels: int = Field(
         40_000_000, ge=784, description="Largest decoded image (width x height); larger gets 413."
     )
-    max_batch_images: int = Field(64, ge=1, description="Most images one /predict_batch call takes.")
+    max_batch_images: int = Field(
+        64, ge=1, description="Most images one /predict_batch call takes."
+    )
 
     # --- storage ---------------------------------------------------------------------------
     store_url: str = Field(

@@ -1,0 +1,108 @@
+"""Safe decoding of untrusted uploads into a single-frame PIL image.
+
+Everything a client can send ends here as either a loaded image or an :class:`ImageRejected`
+carrying the HTTP status the client should get (400, 413, 415). Nothing in this module raises
+anything else for bad bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+#: Formats Pillow may decode for us. Everything else (TIFF, PSD, ICO, SVG, ...) is a 415.
+ALLOWED_FORMATS: frozenset[str] = frozenset({"PNG", "JPEG", "GIF", "BMP", "WEBP"})
+#: Colour modes we know how to turn into gray levels faithfully.
+ALLOWED_MODES: frozenset[str] = frozenset(
+    {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I"}
+)
+_SVG_SNIFF = (b"<?xml", b"<svg", b"<!DOCTYPE svg")
+
+# Truncated files must fail loudly instead of decoding as half-grey images.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageRejected(Exception):  # noqa: N818 - reads better at call sites than ...Error
+    """An upload we refuse, with the HTTP status and a message meant for the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """A fully loaded, EXIF-upright, single-frame image and what it was."""
+
+    image: Image.Image
+    format: str
+    width: int
+    height: int
+
+
+def decode_image(data: bytes, max_pixels: int, declared_type: str | None = None) -> DecodedImage:
+    """Decode untrusted bytes into a loaded, upright image.
+
+    Args:
+        data: The uploaded bytes.
+        max_pixels: Largest accepted width x height (decompression-bomb guard).
+        declared_type: The content type the client declared, used only to word errors.
+
+    Raises:
+        ImageRejected: 400 empty, undecodable, truncated or multi-frame; 413 too many pixels;
+            415 a format or colour mode outside the allow-lists.
+    """
+    if not data:
+        raise ImageRejected(400, "empty upload: the image file has no bytes")
+    image = _open(data, declared_type)
+    fmt = image.format or "unknown"
+    if fmt not in ALLOWED_FORMATS:
+        raise ImageRejected(
+            415, f"unsupported image format {fmt}; send one of {', '.join(sorted(ALLOWED_FORMATS))}"
+        )
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageRejected(
+            413, f"image too large: {width}x{height} pixels (limit {max_pixels} pixels)"
+        )
+    if getattr(image, "n_frames", 1) > 1:
+        raise ImageRejected(400, "animated or multi-frame images are not accepted")
+    if image.mode not in ALLOWED_MODES:
+        raise ImageRejected(
+            415, f"unsupported colour mode {image.mode}; send RGB, RGBA or grayscale"
+        )
+    _load(image)
+    upright = ImageOps.exif_transpose(image) or image
+    return DecodedImage(upright, fmt, upright.width, upright.height)
+
+
+def _open(data: bytes, declared_type: str | None) -> Image.Image:
+    if data.lstrip()[:64].startswith(_SVG_SNIFF) or (declared_type or "").startswith("image/svg"):
+        raise ImageRejected(415, "SVG is not supported; send a PNG or JPEG")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Restrict Pillow's format probing to the formats we accept plus TIFF, so that
+            # a TIFF is recognised (and refused with 415) instead of looking like garbage.
+            return Image.open(io.BytesIO(data), formats=[*ALLOWED_FORMATS, "TIFF"])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(413, "image too large: decompression bomb refused") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageRejected(400, "not a decodable image (PNG, JPEG, GIF, BMP or WebP)") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected(400, f"corrupt image: {exc}") from exc
+
+
+def _load(image: Image.Image) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(413, "image too large: decompression bomb refused") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageRejected(400, f"truncated or corrupt image data: {exc}") from exc

@@ -1,0 +1,209 @@
+"""The digit-recognition service: decode -> preprocess -> predict -> record -> respond.
+
+Run it with ``make serve`` (or ``bentoml serve service:DigitService``). Routes:
+
+- ``POST /predict`` (field ``image``) and ``POST /predict_batch`` (repeated field ``images``)
+  answer JSON predictions; ``POST /upload`` (field ``image01``) is the original project's
+  text API (``7. success``).
+- ``GET /predictions``, ``GET /predictions/{id}``, ``POST /predictions/{id}/feedback``,
+  ``GET /stats`` and the web page at ``/`` come from :mod:`serving.history`.
+- ``/livez``, ``/readyz`` (JSON detail, :mod:`serving.health`), ``/metrics``, ``/docs``.
+
+Nothing heavy happens at import: TensorFlow and the store are opened per worker in
+``__init__`` (the supervisor process imports this module too).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import numpy as np
+from starlette.responses import Response
+
+from imaging.decode import ImageRejected
+from serving import metrics
+from serving.errors import ErrorShapeMiddleware, error_response
+from serving.guards import DECLARED, MultipartOnlyMiddleware, install_strict_multipart
+from serving.health import ReadinessMiddleware
+from serving.history import build_app
+from serving.limits import BodyLimitMiddleware
+from serving.schemas import Prediction, png_base64
+from serving.uploads import PreparedImage, Upload, prepare, read_upload
+from settings import load_settings
+from storage.base import StoreError
+from storage.records import PredictionRecord, utc_now
+
+SETTINGS = load_settings()
+log = logging.getLogger("digits.service")
+install_strict_multipart()
+
+
+@bentoml.asgi_app(build_app(), path="/")
+@bentoml.service(
+    workers=SETTINGS.workers,
+    threads=SETTINGS.threads,
+    traffic={"timeout": 60},
+)
+class DigitService:
+    """Handwritten digit recognition with every prediction recorded."""
+
+    model_ref = bentoml.models.BentoModel(f"{SETTINGS.model_name}:{SETTINGS.model_version}")
+
+    def __init__(self) -> None:
+        from serving.classifier import Classifier
+        from storage import open_store
+
+        logging.getLogger("digits").setLevel(SETTINGS.log_level)
+        self.settings = SETTINGS
+        self.classifier = Classifier(
+            self.model_ref.path, str(self.model_ref.tag), SETTINGS.tf_threads
+        )
+        self.store = open_store(SETTINGS)
+        log.info("ready: model %s, store %s", self.classifier.tag, self.store.name)
+
+    @bentoml.api(route="/predict")
+    def predict(self, image: Path, ctx: bentoml.Context, preview: bool = False) -> Prediction:
+        """Recognise the digit in one image (PNG, JPEG, GIF, BMP or WebP).
+
+        Add ``preview=true`` (form field or query) for the 28x28 image the model saw.
+        Errors: 400 bad image, 413 too large, 415 unsupported format, 422 no digit found,
+        503 recording unavailable.
+        """
+        answer = self._answer([(image, "image")], ctx, _wants_preview(ctx, preview))
+        return answer if isinstance(answer, Response) else answer[0]
+
+    @bentoml.api(route="/predict_batch")
+    def predict_batch(
+        self, images: list[Path], ctx: bentoml.Context, preview: bool = False
+    ) -> list[Prediction]:
+        """Recognise the digit in each of several images (repeated field ``images``).
+
+        At most ``DIGITS_MAX_BATCH_IMAGES`` images; if any image is refused, the whole batch
+        is, with the index of the culprit in the message.
+        """
+        if not images or len(images) > self.settings.max_batch_images:
+            message = f"send 1 to {self.settings.max_batch_images} images in field 'images'"
+            return self._refuse(ctx, 400, message)
+        named = [(path, f"images[{i}]") for i, path in enumerate(images)]
+        return self._answer(named, ctx, _wants_preview(ctx, preview))
+
+    @bentoml.api(route="/upload")
+    def upload(self, image01: Path, ctx: bentoml.Context) -> str:
+        """The original project's API: ``curl -F image01=@digit.png .../upload`` -> ``7. success``.
+
+        Failures answer a 4xx whose text body starts with ``failed``.
+        """
+        answer = self._answer([(image01, "image01")], ctx, preview=False)
+        if isinstance(answer, Response):
+            return answer  # type: ignore[return-value]
+        return f"{answer[0].digit}. success\n"
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        """Flush and close the store."""
+        self.store.close()
+
+    def readiness(self) -> dict[str, Any]:
+        """What ``/readyz`` reports: ready once the model is loaded and the store takes writes."""
+        store = self.store.health()
+        return {"ready": bool(store.get("ok")), "model": self.classifier.tag, "storage": store}
+
+    def _answer(
+        self, files: list[tuple[Path, str]], ctx: bentoml.Context, preview: bool
+    ) -> list[Prediction] | Response:
+        started = time.perf_counter()
+        prepared: list[PreparedImage] = []
+        for path, field in files:
+            try:
+                upload = _upload_of(path, ctx, field, self.settings.max_upload_bytes)
+                prepared.append(prepare(upload, self.settings.max_image_pixels))
+            except ImageRejected as exc:
+                where = f"{field}: " if len(files) > 1 else ""
+                return self._refuse(ctx, exc.status, where + exc.message)
+        probabilities = self.classifier.predict(np.stack([p.pixels for p in prepared]))
+        latency_ms = (time.perf_counter() - started) * 1000 / len(prepared)
+        records = [
+            self._record_of(p, probs, latency_ms)
+            for p, probs in zip(prepared, probabilities, strict=True)
+        ]
+        try:
+            for record in records:
+                self.store.record(record)
+        except StoreError as exc:
+            log.error("refusing request: prediction could not be recorded: %s", exc)
+            return self._refuse(
+                ctx, 503, "recording is unavailable; nothing was recorded, retry later"
+            )
+        return [self._prediction_of(r, preview) for r in records]
+
+    def _record_of(
+        self, image: PreparedImage, probs: np.ndarray, latency_ms: float
+    ) -> PredictionRecord:
+        digit = int(np.argmax(probs))
+        return PredictionRecord(
+            id=uuid.uuid4(),
+            created_at=utc_now(),
+            digit=digit,
+            confidence=float(probs[digit]),
+            probabilities=tuple(round(float(p), 6) for p in probs),
+            model=self.classifier.tag,
+            preprocessing=image.preprocessing,
+            image_sha256=image.sha256,
+            normalized=image.pixels.tobytes(),
+            filename=image.upload.filename,
+            content_type=image.upload.content_type,
+            byte_size=len(image.upload.data),
+            latency_ms=round(latency_ms, 3),
+        )
+
+    def _prediction_of(self, record: PredictionRecord, preview: bool) -> Prediction:
+        metrics.PREDICTIONS.labels(digit=str(record.digit)).inc()
+        metrics.CONFIDENCE.observe(record.confidence)
+        pixels = np.frombuffer(record.normalized, dtype=np.uint8).reshape(28, 28)
+        return Prediction(
+            id=record.id,
+            digit=record.digit,
+            confidence=record.confidence,
+            sure=record.confidence >= self.settings.confidence_threshold,
+            probabilities=list(record.probabilities),
+            model=record.model,
+            preprocessing=record.preprocessing,
+            created_at=record.created_at,
+            preview=png_base64(pixels) if preview else None,
+        )
+
+    def _refuse(self, ctx: bentoml.Context, status: int, message: str) -> Any:
+        metrics.REJECTED.labels(status=str(status)).inc()
+        ctx.response.status_code = status
+        return error_response(status, message, ctx.request.url.path)
+
+
+def _wants_preview(ctx: bentoml.Context, field_value: bool) -> bool:
+    query = ctx.request.query_params.get("preview", "")
+    return field_value or query.lower() in ("1", "true", "yes")
+
+
+def _upload_of(path: Path, ctx: bentoml.Context, field: str, limit: int) -> Upload:
+    """The upload behind a spooled file, with the filename and type the client declared."""
+    filename, content_type = _declared(ctx, field)
+    return read_upload(path, filename, content_type, limit)
+
+
+def _declared(ctx: bentoml.Context, field: str) -> tuple[str | None, str | None]:
+    """Filename and content type the client declared (kept by serving.guards)."""
+    name, _, index = field.partition("[")
+    parts = getattr(ctx.request.state, DECLARED, {}).get(name, [])
+    position = int(index.rstrip("]") or 0)
+    return parts[position] if position < len(parts) else (None, None)
+
+
+UPLOAD_ROUTES = frozenset({"/predict", "/predict_batch", "/upload"})
+DigitService.add_asgi_middleware(ReadinessMiddleware)
+DigitService.add_asgi_middleware(MultipartOnlyMiddleware, paths=UPLOAD_ROUTES)
+DigitService.add_asgi_middleware(ErrorShapeMiddleware)
+DigitService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=SETTINGS.max_upload_bytes)

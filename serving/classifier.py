@@ -1,0 +1,45 @@
+"""The digit classifier: a Keras model from the BentoML store behind one batched call."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+
+
+class Classifier:
+    """Loads the model once and answers batches of normalised 28x28 images.
+
+    TensorFlow is imported here, not at module import, so the BentoML supervisor process that
+    only imports ``service.py`` never pays for it. Inference is a traced ``tf.function`` over a
+    dynamic batch dimension: one call per request (or per batch), no ``model.predict``
+    overhead. Calls are thread-safe.
+    """
+
+    def __init__(self, model_dir: str | Path, tag: str, tf_threads: int = 2) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import keras
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(tf_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        self.tag = tag
+        self._model = keras.saving.load_model(Path(model_dir) / MODEL_FILE, compile=False)
+        spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
+        self._infer: Any = tf.function(
+            lambda x: self._model(x, training=False), input_signature=[spec]
+        )
+        self.predict(np.zeros((1, 28, 28), dtype=np.uint8))  # trace once before serving
+        log.info("model %s loaded from %s (tf threads=%d)", tag, model_dir, tf_threads)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities [N, 10] for uint8 images [N, 28, 28] (MNIST polarity)."""
+        x = images.astype(np.float32)[..., None] / 255.0
+        return np.asarray(self._infer(x), dtype=np.float64)

@@ -1,0 +1,99 @@
+"""Strict multipart parsing for the BentoML 1.4 APIs.
+
+BentoML's own multipart parser answers 500 to a file sent under a field name it does not expect,
+downloads a URL given as text where a file is expected (an SSRF hole for a public service), and
+forgets the filename and content type the client declared. This replacement refuses all of that
+with a 400 and keeps what was declared in ``request.state.uploads``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, get_args
+
+from bentoml.exceptions import InvalidArgument
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serving.errors import error_response
+
+#: request.state attribute: {field: [(filename, content_type), ...]}
+DECLARED = "uploads"
+
+
+def install_strict_multipart() -> None:
+    """Replace BentoML's multipart request parser with :func:`parse_multipart`."""
+    from _bentoml_impl import serde
+
+    serde.MultipartSerde.parse_request = parse_multipart  # type: ignore[method-assign]
+
+
+async def parse_multipart(_serde: Any, request: Request, cls: Any) -> Any:
+    """Validate a multipart request against the API's input model.
+
+    Raises:
+        InvalidArgument: malformed body, unknown field, text where a file belongs or a file
+            where text belongs (all 400).
+    """
+    try:
+        form = await request.form()
+    except (MultiPartException, HTTPException) as exc:
+        detail = getattr(exc, "detail", None) or getattr(exc, "message", str(exc))
+        raise InvalidArgument(f"malformed multipart body: {detail}") from exc
+    expected = [name for name in cls.model_fields if name != "ctx"]
+    unexpected = sorted({key for key in form if key not in cls.model_fields})
+    if unexpected:
+        raise InvalidArgument(
+            f"unexpected form field {', '.join(unexpected)}; expected {', '.join(expected)}"
+        )
+    data: dict[str, Any] = {}
+    declared: dict[str, list[tuple[str | None, str | None]]] = {}
+    for key in form:
+        if key in cls.multipart_fields:
+            parts = form.getlist(key)
+            if not all(isinstance(part, UploadFile) for part in parts):
+                raise InvalidArgument(f"field {key} must be an uploaded file, not text or a URL")
+            declared[key] = [(part.filename, part.content_type) for part in parts]
+            data[key] = parts if _is_list(cls.model_fields[key].annotation) else parts[0]
+        else:
+            data[key] = _text_value(key, form[key])
+    request.state.uploads = declared
+    return cls.model_validate(data)
+
+
+def _text_value(key: str, value: Any) -> Any:
+    if isinstance(value, UploadFile):
+        raise InvalidArgument(f"field {key} must be text, not a file")
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _is_list(annotation: Any) -> bool:
+    origin = getattr(annotation, "__origin__", None)
+    if origin is list:
+        return True
+    return any(getattr(arg, "__origin__", None) is list for arg in get_args(annotation))
+
+
+class MultipartOnlyMiddleware:
+    """Answer 415 to an upload route called with anything but multipart/form-data."""
+
+    def __init__(self, app: ASGIApp, paths: frozenset[str]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        path = scope.get("path", "")
+        if scope["type"] == "http" and scope.get("method") == "POST" and path in self.paths:
+            content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
+            if not content_type.lower().startswith(b"multipart/form-data"):
+                message = "send the image as multipart/form-data (e.g. curl -F image=@digit.png)"
+                await error_response(415, message, path)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

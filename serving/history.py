@@ -1,0 +1,140 @@
+"""Read side of the API and the web page: a Starlette app mounted into the BentoML service.
+
+BentoML APIs are POST-only, so history, stats, feedback and the page live here. Handlers reach
+the running service (its store) through ``bentoml.get_current_service()``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from serving import metrics
+from serving.errors import error_response
+from serving.schemas import HistoryItem, StatsOut
+from storage.records import utc_now
+
+WEB_DIR = Path(__file__).parent / "web"
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+def _store() -> Any:
+    return bentoml.get_current_service().store
+
+
+async def list_predictions(request: Request) -> Response:
+    """GET /predictions?limit=&cursor=&day= — newest first, paged by an opaque cursor."""
+    try:
+        limit = int(request.query_params.get("limit", DEFAULT_PAGE))
+        day = _parse_day(request.query_params.get("day"), default=None)
+    except ValueError as exc:
+        return error_response(400, str(exc))
+    if not 1 <= limit <= MAX_PAGE:
+        return error_response(400, f"limit must be between 1 and {MAX_PAGE}")
+    cursor = request.query_params.get("cursor") or None
+    try:
+        page = await run_in_threadpool(_store().recent, limit, cursor, day)
+    except ValueError:
+        return error_response(400, "invalid cursor")
+    items = [HistoryItem.from_record(r).model_dump(mode="json") for r in page.records]
+    return JSONResponse({"items": items, "cursor": page.cursor})
+
+
+async def get_prediction(request: Request) -> Response:
+    """GET /predictions/{id} — one recorded prediction."""
+    prediction_id = _parse_id(request.path_params["prediction_id"])
+    if prediction_id is None:
+        return error_response(400, "prediction id must be a UUID")
+    record = await run_in_threadpool(_store().get, prediction_id)
+    if record is None:
+        return error_response(404, f"no prediction {prediction_id}")
+    return JSONResponse(HistoryItem.from_record(record).model_dump(mode="json"))
+
+
+async def post_feedback(request: Request) -> Response:
+    """POST /predictions/{id}/feedback {"label": 0-9} — record the true digit."""
+    prediction_id = _parse_id(request.path_params["prediction_id"])
+    if prediction_id is None:
+        return error_response(400, "prediction id must be a UUID")
+    try:
+        body = await request.json()
+        label = body["label"]
+    except (ValueError, KeyError, TypeError):
+        return error_response(400, 'body must be JSON {"label": <digit 0-9>}')
+    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
+        return error_response(400, "label must be an integer 0-9")
+    store = _store()
+    record = await run_in_threadpool(store.get, prediction_id)
+    if record is None or not await run_in_threadpool(store.set_label, prediction_id, label):
+        return error_response(404, f"no prediction {prediction_id}")
+    correct = label == record.digit
+    metrics.FEEDBACK.labels(outcome="correct" if correct else "wrong").inc()
+    return JSONResponse(
+        {"id": str(prediction_id), "label": label, "digit": record.digit, "correct": correct}
+    )
+
+
+async def get_stats(request: Request) -> Response:
+    """GET /stats?day=YYYY-MM-DD — predictions per digit and feedback accuracy of a day."""
+    try:
+        day = _parse_day(request.query_params.get("day"), default=utc_now().date())
+    except ValueError as exc:
+        return error_response(400, str(exc))
+    stats = await run_in_threadpool(_store().stats, day)
+    return JSONResponse(StatsOut.from_stats(stats).model_dump(mode="json"))
+
+
+async def index(_: Request) -> Response:
+    """The web page (falls back to the API docs when the page is not installed)."""
+    page = WEB_DIR / "index.html"
+    if page.exists():
+        return FileResponse(page, headers={"Cache-Control": "no-cache"})
+    return Response(status_code=307, headers={"Location": "/docs"})
+
+
+async def docs(_: Request) -> Response:
+    """Swagger UI for /docs.json (BentoML's own page, moved from / to /docs)."""
+    from _bentoml_impl import server
+
+    return FileResponse(Path(server.__file__).parent / "main-openapi.html")
+
+
+def _parse_id(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def _parse_day(raw: str | None, default: date | None) -> date | None:
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValueError("day must be YYYY-MM-DD") from exc
+
+
+def build_app() -> Starlette:
+    """The Starlette app the service mounts at ``/``."""
+    routes: list[Any] = [
+        Route("/", index, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+        Route("/predictions", list_predictions, methods=["GET"]),
+        Route("/predictions/{prediction_id}", get_prediction, methods=["GET"]),
+        Route("/predictions/{prediction_id}/feedback", post_feedback, methods=["POST"]),
+        Route("/stats", get_stats, methods=["GET"]),
+    ]
+    routes.append(Mount("/static", StaticFiles(directory=WEB_DIR, check_dir=False), name="web"))
+    return Starlette(routes=routes)

@@ -1,0 +1,99 @@
+"""The JSON shapes of the public API (they also document the OpenAPI spec)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import uuid
+from datetime import datetime
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from storage.records import DayStats, PredictionRecord
+
+
+class Prediction(BaseModel):
+    """The answer to one image."""
+
+    id: uuid.UUID = Field(description="Id of the recorded prediction.")
+    digit: int = Field(ge=0, le=9, description="The most likely digit.")
+    confidence: float = Field(ge=0, le=1, description="Probability of that digit.")
+    sure: bool = Field(description="Whether confidence reaches the service's threshold.")
+    probabilities: list[float] = Field(description="Probability of each digit 0-9.")
+    model: str = Field(description="Tag of the model that answered.")
+    preprocessing: str = Field(description="Version of the image normalisation.")
+    created_at: datetime = Field(description="When the prediction was made (UTC).")
+    preview: str | None = Field(
+        None, description="Base64 PNG of the 28x28 image the model saw (with preview=true)."
+    )
+
+
+class HistoryItem(BaseModel):
+    """One recorded prediction as the history shows it."""
+
+    id: uuid.UUID
+    digit: int
+    confidence: float
+    probabilities: list[float]
+    created_at: datetime
+    model: str
+    preprocessing: str
+    label: int | None = Field(None, description="True digit given as feedback, if any.")
+    filename: str | None = None
+    content_type: str | None = None
+    byte_size: int
+    latency_ms: float
+    image_sha256: str
+    preview: str = Field(description="Base64 PNG of the 28x28 image the model saw.")
+
+    @classmethod
+    def from_record(cls, record: PredictionRecord) -> HistoryItem:
+        """Convert a stored record."""
+        return cls(
+            id=record.id,
+            digit=record.digit,
+            confidence=record.confidence,
+            probabilities=list(record.probabilities),
+            created_at=record.created_at,
+            model=record.model,
+            preprocessing=record.preprocessing,
+            label=record.label,
+            filename=record.filename,
+            content_type=record.content_type,
+            byte_size=record.byte_size,
+            latency_ms=record.latency_ms,
+            image_sha256=record.image_sha256,
+            preview=png_base64(np.frombuffer(record.normalized, dtype=np.uint8).reshape(28, 28)),
+        )
+
+
+class StatsOut(BaseModel):
+    """Counts of one UTC day."""
+
+    day: str
+    total: int
+    counts: dict[str, int]
+    feedback: int
+    correct: int
+    feedback_accuracy: float | None
+
+    @classmethod
+    def from_stats(cls, stats: DayStats) -> StatsOut:
+        """Convert the store's stats."""
+        return cls(
+            day=stats.day.isoformat(),
+            total=stats.total,
+            counts={str(d): stats.counts.get(d, 0) for d in range(10)},
+            feedback=stats.feedback,
+            correct=stats.correct,
+            feedback_accuracy=stats.feedback_accuracy,
+        )
+
+
+def png_base64(pixels: np.ndarray) -> str:
+    """A uint8 grayscale array as a base64-encoded PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

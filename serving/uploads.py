@@ -1,0 +1,73 @@
+"""From an uploaded file to the normalised digit: decode, normalise, fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imaging.decode import ImageRejected, decode_image
+from imaging.normalize import PREPROCESSING_VERSION, BlankImage, normalize
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+MAX_FILENAME = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One uploaded file as received: bytes plus what the client said about them."""
+
+    data: bytes
+    filename: str | None
+    content_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedImage:
+    """An upload turned into model input, with its provenance."""
+
+    upload: Upload
+    pixels: np.ndarray  # uint8 [28, 28], MNIST polarity
+    sha256: str
+    preprocessing: str = PREPROCESSING_VERSION
+
+
+def read_upload(path: Path, filename: str | None, content_type: str | None, limit: int) -> Upload:
+    """Read a spooled multipart file, refusing it (413) if it is over ``limit`` bytes."""
+    size = path.stat().st_size
+    if size > limit:
+        raise ImageRejected(413, f"file too large: {size} bytes (limit {limit} bytes)")
+    return Upload(path.read_bytes(), sanitize_filename(filename), content_type)
+
+
+def prepare(upload: Upload, max_pixels: int) -> PreparedImage:
+    """Decode and normalise one upload.
+
+    Raises:
+        ImageRejected: the bytes are not an acceptable image (400/413/415), or hold no digit
+            (422).
+    """
+    decoded = decode_image(upload.data, max_pixels, upload.content_type)
+    try:
+        normalized = normalize(decoded.image)
+    except BlankImage as exc:
+        raise ImageRejected(422, str(exc)) from exc
+    digest = hashlib.sha256(upload.data).hexdigest()
+    return PreparedImage(upload, normalized.pixels, digest)
+
+
+def sanitize_filename(name: str | None) -> str | None:
+    """A printable base name safe to store and show, or None.
+
+    Drops any directory part, control and non-ASCII characters, and caps the length.
+    """
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    cleaned = _UNSAFE.sub("_", ascii_name).strip(" .")
+    return cleaned[:MAX_FILENAME] or None
