@@ -97,11 +97,11 @@ def to_ink(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     """Make ink bright on a dark background, as in MNIST.
 
     Ink is a minority of the pixels, so the median is the background; if it lies nearer the
-    light end of the image's range than the dark end (paper), the image is inverted.
-    Returns the ink image and whether it was inverted.
+    lightest pixel than the darkest (paper), the image is inverted. Returns the ink image and
+    whether it was inverted.
     """
-    low, high = np.percentile(gray, [1, 99])
-    inverted = bool(np.median(gray) > (low + high) / 2)
+    background = float(np.median(gray))
+    inverted = background - float(gray.min()) > float(gray.max()) - background
     return (1.0 - gray if inverted else gray), inverted
 
 
@@ -112,7 +112,7 @@ def remove_background(ink: np.ndarray) -> np.ndarray:
         BlankImage: the ink barely stands out from the background, or there is almost none.
     """
     background = float(np.median(ink))
-    peak = float(np.percentile(ink, 99.5))
+    peak = float(np.percentile(ink, 99.9))
     if peak - background < MIN_CONTRAST:
         raise BlankImage("no digit found: the image is blank or has too little contrast")
     stretched = np.clip((ink - background) / (peak - background), 0.0, 1.0)

@@ -1,0 +1,70 @@
+"""Safe decoding: what is accepted, and the status every kind of bad upload gets."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imaging.decode import ImageRejected, decode_image
+from tests.support import hostile
+from tests.support.photos import EXIF_ORIENTATION
+
+LIMIT = 40_000_000
+
+
+def _digit_image(mode: str = "RGB") -> Image.Image:
+    return Image.new(mode, (40, 30), "white" if mode != "L" else 255)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "WEBP"])
+def test_allowed_formats_decode(fmt: str) -> None:
+    decoded = decode_image(hostile.encode(_digit_image(), fmt), LIMIT)
+    assert decoded.format == fmt
+    assert (decoded.width, decoded.height) == (40, 30)
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "words"),
+    [
+        (b"", 400, "empty"),
+        (b"hello, I am text", 400, "not a decodable image"),
+        (hostile.truncated_png(), 400, "truncated"),
+        (hostile.animated_gif(), 400, "multi-frame"),
+        (hostile.png_bomb(), 413, "too large"),
+        (hostile.tiff_16bit(), 415, "TIFF"),
+        (hostile.cmyk_jpeg(), 415, "CMYK"),
+        (hostile.SVG, 415, "SVG"),
+    ],
+    ids=["empty", "text", "truncated", "animated", "bomb", "tiff16", "cmyk", "svg"],
+)
+def test_bad_uploads_are_refused_with_their_status(data: bytes, status: int, words: str) -> None:
+    with pytest.raises(ImageRejected) as refused:
+        decode_image(data, LIMIT)
+    assert refused.value.status == status
+    assert words in refused.value.message
+
+
+def test_pixel_limit_is_a_setting() -> None:
+    data = hostile.encode(_digit_image(), "PNG")
+    with pytest.raises(ImageRejected) as refused:
+        decode_image(data, max_pixels=40 * 30 - 1)
+    assert refused.value.status == 413
+
+
+def test_declared_svg_type_is_refused_even_with_other_bytes() -> None:
+    with pytest.raises(ImageRejected) as refused:
+        decode_image(b"<html></html>", LIMIT, declared_type="image/svg+xml")
+    assert refused.value.status == 415
+
+
+def test_exif_orientation_is_applied() -> None:
+    stored = Image.new("RGB", (40, 30), "white")  # stored sideways, shown 30 wide x 40 high
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    decoded = decode_image(hostile.encode(stored, "JPEG", exif=exif.tobytes()), LIMIT)
+    assert (decoded.width, decoded.height) == (30, 40)
+
+
+def test_sixteen_bit_png_is_accepted() -> None:
+    array = np.full((20, 20), 50000, dtype=np.uint16)
+    decoded = decode_image(hostile.encode(Image.fromarray(array), "PNG"), LIMIT)
+    assert decoded.format == "PNG"
