@@ -1,0 +1,44 @@
+# Kubernetes manifests (k8s/): secrets, rendering, offline validation. The images come from
+# mk/containers.mk (`make images`, `make loadgen-image`).
+# k8s/README.md is the deployment guide.
+
+K8S_OVERLAYS := dev prod
+# Kubernetes versions whose official schemas every rendered object must pass (strict).
+K8S_VERSIONS := 1.32.0 1.35.0 1.37.0
+KUBERNETES_VALIDATE_VERSION := 1.37.0
+# The schema job's role script runs cqlsh; tests/deployment/test_k8s_schema_job.py runs it here.
+CQLSH_VERSION := 6.2.2
+K8S_BUILD := build/k8s
+
+.PHONY: k8s-tools k8s-secrets k8s-render k8s-validate k8s-test
+
+k8s-tools: install ## Check kubectl; install kubernetes-validate (offline schemas) and cqlsh
+	@command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize renders k8s/)"; exit 1; }
+	@$(PY) -c "import kubernetes_validate" 2>/dev/null && echo "kubernetes-validate present" || { \
+	  echo "installing kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION) into $(VENV)"; \
+	  $(PY) -m pip install -q "kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)"; }
+	@test -x $(VENV)/bin/cqlsh && echo "cqlsh present" || { \
+	  echo "installing cqlsh==$(CQLSH_VERSION) into $(VENV)"; \
+	  $(PY) -m pip install -q "cqlsh==$(CQLSH_VERSION)"; }
+
+k8s-secrets: install ## Write git-ignored k8s/secrets/*.env with random passwords (once)
+	$(PY) k8s/secrets/generate.py
+
+k8s-render: k8s-tools k8s-secrets ## Render every overlay into build/k8s/<overlay>.yaml
+	@mkdir -p $(K8S_BUILD)
+	@for overlay in $(K8S_OVERLAYS); do \
+	  kubectl kustomize k8s/overlays/$$overlay > $(K8S_BUILD)/$$overlay.yaml || exit 1; \
+	  echo "k8s-render: $(K8S_BUILD)/$$overlay.yaml ($$(grep -c '^kind:' $(K8S_BUILD)/$$overlay.yaml) objects)"; \
+	done
+
+k8s-validate: k8s-render ## Validate the rendered overlays against official schemas, then run the k8s tests
+	@for version in $(K8S_VERSIONS); do \
+	  echo "k8s-validate: Kubernetes $$version (strict)"; \
+	  $(VENV)/bin/kubernetes-validate --strict --quiet -k $$version $(K8S_BUILD)/*.yaml || exit 1; \
+	done
+	$(PY) -m pytest -q tests/deployment/test_k8s.py
+
+k8s-test: k8s-tools cassandra-install ## The Kubernetes tests (manifests; schema job on a real node)
+	$(PY) -m pytest -q tests/deployment/test_k8s.py tests/deployment/test_k8s_schema_job.py
+
+TEST_PREREQS += k8s-tools

@@ -1,0 +1,137 @@
+"""The schema job's steps (k8s/base/schema-job.yaml) against a real Cassandra 5.0 node.
+
+The node's cassandra.yaml goes through k8s/base/scripts/cassandra-config.sh, as in the
+StatefulSet, so it runs with PasswordAuthenticator and CassandraAuthorizer. Then the job's three
+steps run exactly as in the pod: `cassandra-roles.sh bootstrap` (with cqlsh), `python -m
+storage.migrate` as the admin role, `cassandra-roles.sh grant`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cassandra import Unauthorized
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import Cluster, NoHostAvailable
+
+from storage import node as cassandra_node
+from storage.node import DEFAULT_LIB, LocalCluster, Node
+from tests.deployment.k8s_manifests import K8S, ROOT
+
+pytestmark = [pytest.mark.cassandra, pytest.mark.slow]
+
+ADDRESS = "127.0.0.21"  # apart from tests/storage (127.0.0.11) and a developer's node
+KEYSPACE = "k8s_schema_job"
+SCRIPTS = K8S / "base" / "scripts"
+ADMIN = ("digits_admin", "admin-" + uuid.uuid4().hex)
+APP = ("digits", "app-" + uuid.uuid4().hex)
+
+
+def through_config_script(original: Callable[[Node], str]) -> Callable[[Node], str]:
+    """``storage.node.cassandra_yaml`` passed through the StatefulSet's cassandra-config.sh."""
+
+    def patched(node: Node) -> str:
+        path = node.conf_dir / "cassandra.yaml.k8s"
+        path.write_text(original(node))
+        subprocess.run(["bash", str(SCRIPTS / "cassandra-config.sh"), str(path)], check=True)
+        return path.read_text()
+
+    return patched
+
+
+@pytest.fixture(scope="module")
+def secured_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One node configured by the StatefulSet's config script (authentication on)."""
+    if not any(DEFAULT_LIB.glob("cassandra-all-*.jar")):
+        pytest.fail(f"no Cassandra jars in {DEFAULT_LIB}: run `make cassandra-install`")
+    cluster = LocalCluster(tmp_path_factory.mktemp("k8s-cassandra"), 1, ADDRESS)
+    with pytest.MonkeyPatch.context() as patch:
+        original = cassandra_node.cassandra_yaml
+        patch.setattr(cassandra_node, "cassandra_yaml", through_config_script(original))
+        # Anonymous CQL queries are refused now: an open port is "started"; the job waits for
+        # a login itself.
+        patch.setattr(cassandra_node, "cql_answers", cassandra_node.cql_port_open)
+        cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def job_env(tmp_path: Path, app_password: str = APP[1]) -> dict[str, str]:
+    """The environment the job's containers get from the ConfigMap and the Secrets."""
+    return {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "CQL_HOST": ADDRESS,
+        "WAIT_SECONDS": "180",
+        "ADMIN_USERNAME": ADMIN[0],
+        "ADMIN_PASSWORD": ADMIN[1],
+        "APP_USERNAME": APP[0],
+        "APP_PASSWORD": app_password,
+        "DIGITS_STORE_URL": f"cassandra://{ADDRESS}/{KEYSPACE}",
+        "DIGITS_CASSANDRA_REPLICATION": "SimpleStrategy:1",
+    }
+
+
+def run_job(env: dict[str, str]) -> None:
+    """The job's three containers, in order, each required to succeed."""
+    steps = [
+        ["bash", str(SCRIPTS / "cassandra-roles.sh"), "bootstrap"],
+        [sys.executable, "-m", "storage.migrate"],
+        ["bash", str(SCRIPTS / "cassandra-roles.sh"), "grant"],
+    ]
+    for step in steps:
+        step_env = dict(env)
+        if "storage.migrate" in step:  # the migrate container logs in as the admin
+            step_env["DIGITS_CASSANDRA_USERNAME"], step_env["DIGITS_CASSANDRA_PASSWORD"] = ADMIN
+        result = subprocess.run(
+            step, env=step_env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert result.returncode == 0, f"{step} failed:\n{result.stdout}\n{result.stderr}"
+
+
+def login(user: str, password: str) -> Cluster:
+    cluster = Cluster(
+        [ADDRESS], auth_provider=PlainTextAuthProvider(user, password), protocol_version=5
+    )
+    cluster.connect()
+    return cluster
+
+
+def test_the_job_secures_the_cluster_and_gives_the_app_its_keyspace(
+    secured_node: LocalCluster, tmp_path: Path
+) -> None:
+    run_job(job_env(tmp_path))
+    with pytest.raises(NoHostAvailable):
+        login("cassandra", "cassandra")  # the well-known default superuser is retired
+    app = login(*APP)
+    try:
+        session = app.connect(KEYSPACE)
+        record_id = uuid.uuid4()
+        session.execute("INSERT INTO predictions (id, digit) VALUES (%s, 7)", (record_id,))
+        row = session.execute("SELECT digit FROM predictions WHERE id = %s", (record_id,)).one()
+        assert row.digit == 7
+        with pytest.raises(Unauthorized):  # least privilege: its keyspace only
+            session.execute(
+                "CREATE KEYSPACE intruder WITH replication = "
+                "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+            )
+    finally:
+        app.shutdown()
+
+
+def test_the_job_runs_again_and_applies_a_rotated_app_password(
+    secured_node: LocalCluster, tmp_path: Path
+) -> None:
+    run_job(job_env(tmp_path))
+    rotated = "rotated-" + uuid.uuid4().hex
+    run_job(job_env(tmp_path, app_password=rotated))
+    login(APP[0], rotated).shutdown()
+    with pytest.raises(NoHostAvailable):
+        login(*APP)
