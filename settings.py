@@ -118,6 +118,20 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
     return rows
 
 
+def markdown_table() -> str:
+    """The README's settings table, generated from the defaults."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for var, value, description in describe(Settings()):
+        shown = {"": "(empty)", "None": "(unset)"}.get(value, f"`{value}`")
+        lines.append(f"| `{var}` | {shown} | {description} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    for var, value, _ in describe(load_settings()):
-        print(f"{var}={value}")
+    import sys
+
+    if "--markdown" in sys.argv:
+        print(markdown_table())
+    else:
+        for var, value, _ in describe(load_settings()):
+            print(f"{var}={value}")
