@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from serving import metrics
 from serving.errors import error_response
 from serving.schemas import HistoryItem, StatsOut
+from storage.base import StoreError
 from storage.records import utc_now
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -31,6 +32,10 @@ DEFAULT_PAGE = 20
 
 def _store() -> Any:
     return bentoml.get_current_service().store
+
+
+def _unavailable(exc: StoreError) -> Response:
+    return error_response(503, f"history is unavailable right now: {exc}")
 
 
 async def list_predictions(request: Request) -> Response:
@@ -47,6 +52,8 @@ async def list_predictions(request: Request) -> Response:
         page = await run_in_threadpool(_store().recent, limit, cursor, day)
     except ValueError:
         return error_response(400, "invalid cursor")
+    except StoreError as exc:
+        return _unavailable(exc)
     items = [HistoryItem.from_record(r).model_dump(mode="json") for r in page.records]
     return JSONResponse({"items": items, "cursor": page.cursor})
 
@@ -56,7 +63,10 @@ async def get_prediction(request: Request) -> Response:
     prediction_id = _parse_id(request.path_params["prediction_id"])
     if prediction_id is None:
         return error_response(400, "prediction id must be a UUID")
-    record = await run_in_threadpool(_store().get, prediction_id)
+    try:
+        record = await run_in_threadpool(_store().get, prediction_id)
+    except StoreError as exc:
+        return _unavailable(exc)
     if record is None:
         return error_response(404, f"no prediction {prediction_id}")
     return JSONResponse(HistoryItem.from_record(record).model_dump(mode="json"))
@@ -75,8 +85,14 @@ async def post_feedback(request: Request) -> Response:
     if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
         return error_response(400, "label must be an integer 0-9")
     store = _store()
-    record = await run_in_threadpool(store.get, prediction_id)
-    if record is None or not await run_in_threadpool(store.set_label, prediction_id, label):
+    try:
+        record = await run_in_threadpool(store.get, prediction_id)
+        found = record is not None and await run_in_threadpool(
+            store.set_label, prediction_id, label
+        )
+    except StoreError as exc:
+        return _unavailable(exc)
+    if record is None or not found:
         return error_response(404, f"no prediction {prediction_id}")
     correct = label == record.digit
     metrics.FEEDBACK.labels(outcome="correct" if correct else "wrong").inc()
@@ -91,7 +107,10 @@ async def get_stats(request: Request) -> Response:
         day = _parse_day(request.query_params.get("day"), default=utc_now().date())
     except ValueError as exc:
         return error_response(400, str(exc))
-    stats = await run_in_threadpool(_store().stats, day)
+    try:
+        stats = await run_in_threadpool(_store().stats, day)
+    except StoreError as exc:
+        return _unavailable(exc)
     return JSONResponse(StatsOut.from_stats(stats).model_dump(mode="json"))
 
 

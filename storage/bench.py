@@ -1,0 +1,167 @@
+"""Benchmark: start-up time of a local Cassandra node and write throughput of the store.
+
+Usage::
+
+    python -m storage.bench [--records 3000] [--threads 8] [--json reports/storage-bench.json]
+
+Starts a fresh node in a temporary directory on 127.0.0.31 (a running development node is left
+alone), migrates a keyspace, records synthetic predictions from several threads through
+:class:`~storage.cassandra.CassandraStore`, measures the spool's fsynced append rate for
+comparison, prints the numbers and stops the node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from settings import Settings
+from storage.cassandra import CassandraStore
+from storage.migrate import migrate
+from storage.node import LocalCluster
+from storage.records import PredictionRecord, utc_now
+from storage.spool import Spool
+
+BENCH_ADDRESS = "127.0.0.31"
+
+
+def synthetic_record(number: int) -> PredictionRecord:
+    """A realistic record (784-byte image, 10 probabilities) for digit ``number % 10``."""
+    digit = number % 10
+    return PredictionRecord(
+        id=uuid.uuid4(),
+        created_at=utc_now(),
+        digit=digit,
+        confidence=0.97,
+        probabilities=tuple(0.97 if i == digit else 0.003333 for i in range(10)),
+        model="mnist_cnn:bench",
+        preprocessing="bench",
+        image_sha256=f"{number:064x}",
+        normalized=bytes((number + i) % 256 for i in range(784)),
+        filename=f"{number}.png",
+        content_type="image/png",
+        byte_size=400,
+        latency_ms=3.0,
+    )
+
+
+def write_throughput(store: CassandraStore, records: int, threads: int) -> dict[str, float]:
+    """Record ``records`` predictions from ``threads`` threads; rate and latency percentiles."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(records))
+
+    def worker() -> None:
+        for number in counter:
+            record = synthetic_record(number)
+            started = time.perf_counter()
+            store.record(record)
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    began = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    while any(thread.is_alive() for thread in pool):
+        time.sleep(2)
+        _print(f"written {len(latencies)}/{records}")
+    duration = time.perf_counter() - began
+    ordered = sorted(latencies)
+    return {
+        "records": records,
+        "threads": threads,
+        "seconds": round(duration, 2),
+        "records_per_s": round(records / duration, 1),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 2),
+        "spooled": store.spool.depth(),
+    }
+
+
+def spool_throughput(directory: Path, records: int) -> dict[str, float]:
+    """Fsynced appends per second into a fresh spool (the outage path)."""
+    spool = Spool(directory, max_bytes=1 << 30)
+    began = time.perf_counter()
+    for number in range(records):
+        spool.append(synthetic_record(number))
+    duration = time.perf_counter() - began
+    spool.close()
+    return {"records": records, "records_per_s": round(records / duration, 1)}
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What the benchmark measured."""
+
+    node_startup_s: float
+    store_writes: dict[str, float]
+    spool_appends: dict[str, float]
+
+
+def run(records: int, threads: int, workdir: Path) -> BenchResult:
+    """The whole benchmark in ``workdir``; returns the results."""
+    cluster = LocalCluster(workdir / "cassandra", 1, BENCH_ADDRESS)
+    _print("starting a fresh node")
+    startup_s = cluster.start()
+    try:
+        settings = Settings(
+            store_url=cluster.store_url("digits_bench"),
+            spool_dir=workdir / "spool",
+            cassandra_timeout_s=5.0,
+        )
+        migrate(settings)
+        store = CassandraStore(settings)
+        try:
+            if not store.wait_until_connected(60):
+                raise RuntimeError(f"store did not connect: {store.health()}")
+            for number in range(200):  # warm-up: prepared statements, JIT, connections
+                store.record(synthetic_record(number))
+            _print(f"writing {records} records from {threads} threads")
+            writes = write_throughput(store, records, threads)
+        finally:
+            store.close()
+    finally:
+        cluster.stop()
+    spool = spool_throughput(workdir / "spool-bench", min(records, 2000))
+    return BenchResult(round(startup_s, 1), writes, spool)
+
+
+def _print(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m storage.bench", description=__doc__)
+    parser.add_argument("--records", type=int, default=3000, help="records to write")
+    parser.add_argument("--threads", type=int, default=8, help="concurrent writers")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="digits-bench-") as tmp:
+        results = run(args.records, args.threads, Path(tmp))
+    writes = results.store_writes
+    _print(f"node start-up: {results.node_startup_s} s")
+    _print(
+        f"store writes: {writes['records_per_s']} records/s (p50 {writes['p50_ms']} ms, "
+        f"p95 {writes['p95_ms']} ms, {writes['threads']:.0f} threads)"
+    )
+    _print(f"spool appends (fsync each): {results.spool_appends['records_per_s']} records/s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(asdict(results), indent=2) + "\n")
+        _print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,396 @@
+"""Apache Cassandra as the system of record, behind the :class:`PredictionStore` interface.
+
+Writes go to all tables of a record concurrently (bounded in flight) and return once Cassandra
+acknowledged them at the configured consistency. When Cassandra is unreachable, slow or
+failing, the record goes to the durable spool instead and a background replayer writes it
+later; every statement is an idempotent upsert keyed by the client-generated id, so a replay
+never duplicates. The store connects in the background: a service starts (and spools) while
+Cassandra is still down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+from cassandra.cluster import Cluster, ResponseFuture, Session
+from cassandra.query import PreparedStatement
+
+from settings import Settings
+from storage.base import PredictionStore, StoreError
+from storage.cassandra_config import build_cluster, parse_store_url
+from storage.cassandra_metrics import StoreMetrics, store_metrics
+from storage.cassandra_queries import (
+    HistoryCursor,
+    bucket_of,
+    prepare_all,
+    record_values,
+    row_to_record,
+)
+from storage.records import DayStats, Page, PredictionRecord, utc_now
+from storage.spool import Replayer, Spool, SpoolFullError
+
+log = logging.getLogger("storage.cassandra")
+_MAX_CONNECT_BACKOFF_S = 10.0
+_SPOOL_LOG_INTERVAL_S = 5.0
+
+
+class CassandraStore(PredictionStore):
+    """Prediction store on a Cassandra cluster, with a durable spool for outages.
+
+    Args:
+        settings: ``store_url`` (``cassandra://HOST[,HOST...][:PORT]/KEYSPACE``), the
+            ``cassandra_*`` fields, ``spool_dir``, ``spool_max_bytes`` and ``history_ttl_days``.
+    """
+
+    name = "cassandra"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.target = parse_store_url(settings.store_url)
+        self.history_ttl_s = settings.history_ttl_days * 86_400
+        self.metrics: StoreMetrics = store_metrics()
+        self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
+        self._in_flight = threading.BoundedSemaphore(settings.cassandra_max_in_flight)
+        self._cluster: Cluster | None = None
+        self._session: Session | None = None
+        self._statements: dict[str, PreparedStatement] = {}
+        self._known_buckets: set[tuple[date, int]] = set()
+        self._last_error = ""
+        self._spooled_since_log = 0
+        self._last_spool_log = -_SPOOL_LOG_INTERVAL_S
+        self._closing = threading.Event()
+        self._connected = threading.Event()
+        self._replayer = Replayer(
+            self.spool, self._replay_one, ready=self._ready_for_replay, on_replayed=self._replayed
+        )
+        self._connector = threading.Thread(
+            target=self._connect_loop, name="cassandra-connect", daemon=True
+        )
+        self._connector.start()
+        self._replayer.start()
+        self._update_spool_gauges()
+
+    # --- PredictionStore ------------------------------------------------------------------
+
+    def record(self, record: PredictionRecord) -> None:
+        """Write the record to Cassandra, or durably spool it when that fails.
+
+        Raises:
+            StoreError: Neither Cassandra nor the spool (full) took the record.
+        """
+        if not self._connected.is_set():
+            self._spool_record(record, self._last_error or "Cassandra not connected")
+            return
+        started = time.perf_counter()
+        try:
+            self._write(record)
+        except Exception as error:
+            self._spool_record(record, f"{type(error).__name__}: {error}")
+            return
+        self.metrics.write_seconds.observe(time.perf_counter() - started)
+        self.metrics.written.inc()
+
+    def get(self, prediction_id: uuid.UUID) -> PredictionRecord | None:
+        """One prediction by id from Cassandra (a record still in the spool is not found)."""
+        rows = self._execute("select_prediction", [prediction_id])
+        row = rows.one()
+        return row_to_record(row) if row else None
+
+    def recent(self, limit: int, cursor: str | None = None, day: date | None = None) -> Page:
+        """Predictions newest first, paged with the driver's paging state.
+
+        Raises:
+            ValueError: ``cursor`` is not one this store issued, or ``limit`` < 1.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        position = HistoryCursor.decode(cursor) if cursor else None
+        if position is not None:
+            day = position.day
+        partitions = self._history_partitions(day)
+        if position is not None:
+            partitions = [p for p in partitions if p <= position.partition]
+        paging_state = position.paging_state if position else None
+        records: list[PredictionRecord] = []
+        for index, partition in enumerate(partitions):
+            state = paging_state if position and partition == position.partition else None
+            rows, next_state = self._read_partition(partition, limit - len(records), state)
+            records.extend(rows)
+            if len(records) >= limit:
+                if next_state is not None:
+                    return Page(records, HistoryCursor(day, partition, next_state).encode())
+                if index + 1 < len(partitions):
+                    following = partitions[index + 1]
+                    return Page(records, HistoryCursor(day, following, None).encode())
+                return Page(records, None)
+        return Page(records, None)
+
+    def stats(self, day: date) -> DayStats:
+        """Predictions per digit and feedback of one UTC day, counted from per-id rows."""
+        futures = [
+            (digit, self._execute_async("select_digit_stats", [day, digit])) for digit in range(10)
+        ]
+        counts: dict[int, int] = {}
+        feedback = correct = 0
+        for digit, future in futures:
+            row = self._result(future).one()
+            counts[digit] = int(row.predictions)
+            feedback += int(row.feedback)
+            correct += int(row.correct or 0)
+        return DayStats(day=day, counts=counts, feedback=feedback, correct=correct)
+
+    def set_label(self, prediction_id: uuid.UUID, label: int) -> bool:
+        """Store a user's label on the prediction and in the stats rows (idempotent).
+
+        Raises:
+            ValueError: ``label`` is not a digit.
+        """
+        if not 0 <= label <= 9:
+            raise ValueError("label must be 0-9")
+        record = self.get(prediction_id)
+        if record is None:
+            return False
+        day, bucket = record.day, bucket_of(record.created_at)
+        correct = 1 if label == record.digit else 0
+        futures = [
+            self._execute_async("update_label", [label, prediction_id]),
+            self._execute_async(
+                "update_digit_label", [label, correct, day, record.digit, prediction_id]
+            ),
+        ]
+        ttl_row = self._execute(
+            "select_history_ttl", [day, bucket, record.created_at, prediction_id]
+        ).one()
+        if ttl_row is not None:
+            # The label cell must expire with its history row, or it would outlive it.
+            futures.append(
+                self._execute_async(
+                    "update_history_label",
+                    [ttl_row.ttl or 0, label, day, bucket, record.created_at, prediction_id],
+                )
+            )
+        for future in futures:
+            self._result(future)
+        return True
+
+    def health(self) -> dict[str, object]:
+        """Connection and spool state for ``/readyz``; ``ok`` False only when writes would fail."""
+        depth, size = self._update_spool_gauges()
+        connected = self._connected.is_set()
+        hosts_up = self._hosts_up()
+        spool_full = self.spool.full
+        state = "connected" if connected and hosts_up else "spooling"
+        return {
+            "store": self.name,
+            "ok": (connected and hosts_up > 0) or not spool_full,
+            "state": state,
+            "keyspace": self.target.keyspace,
+            "hosts_up": hosts_up,
+            "spool_records": depth,
+            "spool_bytes": size,
+            "spool_max_bytes": self.spool.max_bytes,
+            "spool_full": spool_full,
+            "last_error": self._last_error,
+        }
+
+    def close(self) -> None:
+        """Stop the background threads and the driver; spooled records stay on disk."""
+        self._closing.set()
+        self._replayer.stop()
+        self._connector.join(timeout=5)
+        if self._cluster is not None:
+            self._cluster.shutdown()
+        self.spool.close()
+
+    # --- extra API (tests, benchmark, service readiness) ------------------------------------
+
+    def wait_until_connected(self, timeout: float) -> bool:
+        """Block until the store has a Cassandra session (True) or ``timeout`` passed."""
+        return self._connected.wait(timeout)
+
+    def drain_spool(self) -> int:
+        """Replay the spool now (normally the background replayer does); returns the count."""
+        count = self.spool.drain(self._replay_one)
+        self._replayed(count)
+        return count
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _write(self, record: PredictionRecord) -> None:
+        """Write all rows of a record concurrently; raise unless every one is acknowledged."""
+        day, bucket = record.day, bucket_of(record.created_at)
+        values = record_values(record)
+        writes: list[tuple[str, list[Any]]] = [
+            ("insert_prediction", values),
+            ("insert_by_day", [day, bucket, *values, self.history_ttl_s]),
+            ("insert_by_digit", [day, record.digit, record.id]),
+        ]
+        if (day, bucket) not in self._known_buckets:
+            index_ttl = self.history_ttl_s + 86_400 if self.history_ttl_s else 0
+            writes.append(("insert_bucket", [day.year, day, bucket, index_ttl]))
+        futures = [self._execute_async(name, params) for name, params in writes]
+        errors = []
+        for future in futures:
+            try:
+                self._result(future)
+            except Exception as error:
+                errors.append(error)
+        if errors:
+            raise errors[0]
+        if len(self._known_buckets) > 1000:  # a week of slices; older ones are never written
+            self._known_buckets.clear()
+        self._known_buckets.add((day, bucket))
+
+    def _replay_one(self, record: PredictionRecord) -> None:
+        if not self._connected.is_set():
+            raise StoreError("Cassandra not connected")
+        self._write(record)
+
+    def _spool_record(self, record: PredictionRecord, reason: str) -> None:
+        try:
+            self.spool.append(record)
+        except SpoolFullError as error:
+            self.metrics.failed.inc()
+            self._update_spool_gauges()
+            log.error("RECORD REFUSED: %s (Cassandra: %s)", error, reason)
+            raise StoreError(str(error)) from error
+        self.metrics.spooled.inc()
+        self._last_error = reason
+        depth, _ = self._update_spool_gauges()
+        self._spooled_since_log += 1
+        now = time.monotonic()
+        # One log line per interval, not one per record, during an outage.
+        if now - self._last_spool_log >= _SPOOL_LOG_INTERVAL_S:
+            log.warning(
+                "%d record(s) spooled (e.g. %s), %d waiting: %s",
+                self._spooled_since_log,
+                record.id,
+                depth,
+                reason,
+            )
+            self._spooled_since_log = 0
+            self._last_spool_log = now
+
+    def _replayed(self, count: int) -> None:
+        if count:
+            self.metrics.replayed.inc(count)
+            log.info("replayed %d spooled record(s) into Cassandra", count)
+        self._update_spool_gauges()
+
+    def _ready_for_replay(self) -> bool:
+        self._update_spool_gauges()
+        return self._connected.is_set() and self._hosts_up() > 0
+
+    def _update_spool_gauges(self) -> tuple[int, int]:
+        depth, size = self.spool.depth(), self.spool.size_bytes()
+        self.metrics.spool_depth.set(depth)
+        self.metrics.spool_bytes.set(size)
+        return depth, size
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _history_partitions(self, day: date | None) -> list[tuple[date, int]]:
+        """Non-empty (day, bucket) history partitions, newest first."""
+        if day is not None:
+            rows = self._execute("select_buckets_of_day", [day.year, day])
+            return sorted(((row.day.date(), row.bucket) for row in rows), reverse=True)
+        partitions: list[tuple[date, int]] = []
+        this_year = utc_now().year
+        years_back = max(1, -(-self.settings.history_ttl_days // 365)) if self.history_ttl_s else 5
+        for year in range(this_year, this_year - years_back - 1, -1):
+            rows = self._execute("select_buckets_of_year", [year])
+            partitions.extend((row.day.date(), row.bucket) for row in rows)
+        return sorted(partitions, reverse=True)
+
+    def _read_partition(
+        self, partition: tuple[date, int], limit: int, paging_state: bytes | None
+    ) -> tuple[list[PredictionRecord], bytes | None]:
+        bound = self._statement("select_page").bind(list(partition))
+        bound.fetch_size = limit
+        result = self._result(
+            self._session_or_raise().execute_async(bound, paging_state=paging_state)
+        )
+        return [row_to_record(row) for row in result.current_rows], result.paging_state
+
+    # --- driver plumbing --------------------------------------------------------------------
+
+    def _statement(self, name: str) -> PreparedStatement:
+        self._session_or_raise()
+        return self._statements[name]
+
+    def _session_or_raise(self) -> Session:
+        if self._session is None:
+            raise StoreError(f"Cassandra not connected ({self._last_error or 'connecting'})")
+        return self._session
+
+    def _execute(self, name: str, params: list[Any]) -> Any:
+        return self._result(self._execute_async(name, params))
+
+    def _execute_async(self, name: str, params: list[Any]) -> ResponseFuture:
+        session = self._session_or_raise()
+        if not self._in_flight.acquire(timeout=self.settings.cassandra_timeout_s):
+            raise StoreError("too many Cassandra requests in flight")
+        try:
+            future = session.execute_async(self._statements[name], params)
+        except Exception as error:
+            self._in_flight.release()
+            raise StoreError(f"Cassandra: {type(error).__name__}: {error}") from error
+        future.add_callbacks(self._release, self._release)
+        return future
+
+    def _release(self, _result: object) -> None:
+        self._in_flight.release()
+
+    @staticmethod
+    def _result(future: ResponseFuture) -> Any:
+        """The result of a request; driver failures become :class:`StoreError`."""
+        try:
+            return future.result()
+        except Exception as error:  # timeouts, unavailable, no host, lost connection
+            raise StoreError(f"Cassandra: {type(error).__name__}: {error}") from error
+
+    def _hosts_up(self) -> int:
+        cluster = self._cluster
+        if cluster is None:
+            return 0
+        return sum(1 for host in cluster.metadata.all_hosts() if host.is_up)
+
+    def _connect_loop(self) -> None:
+        delay = 0.5
+        attempt = 0
+        while not self._closing.is_set():
+            attempt += 1
+            cluster = build_cluster(self.settings, self.target)
+            try:
+                session = cluster.connect()
+                statements = prepare_all(session, self.target.keyspace)
+            except Exception as error:
+                cluster.shutdown()
+                self._last_error = f"{type(error).__name__}: {error}"
+                if attempt == 1 or attempt % 10 == 0:
+                    log.warning(
+                        "Cassandra %s not reachable (attempt %d): %s; spooling meanwhile. "
+                        "Is the keyspace created (python -m storage.migrate)?",
+                        ",".join(self.target.hosts),
+                        attempt,
+                        self._last_error,
+                    )
+                self._closing.wait(delay)
+                delay = min(delay * 2, _MAX_CONNECT_BACKOFF_S)
+                continue
+            self._cluster, self._session, self._statements = cluster, session, statements
+            self._last_error = ""
+            self._connected.set()
+            log.info(
+                "connected to Cassandra %s keyspace %s (consistency %s)",
+                ",".join(self.target.hosts),
+                self.target.keyspace,
+                self.settings.cassandra_consistency,
+            )
+            self._replayer.wake()
+            return
