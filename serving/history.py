@@ -16,16 +16,14 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 
-from serving import metrics
+from serving import metrics, web
 from serving.errors import error_response
 from serving.schemas import HistoryItem, StatsOut
 from storage.base import StoreError
 from storage.records import utc_now
 
-WEB_DIR = Path(__file__).parent / "web"
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
 
@@ -114,14 +112,6 @@ async def get_stats(request: Request) -> Response:
     return JSONResponse(StatsOut.from_stats(stats).model_dump(mode="json"))
 
 
-async def index(_: Request) -> Response:
-    """The web page (falls back to the API docs when the page is not installed)."""
-    page = WEB_DIR / "index.html"
-    if page.exists():
-        return FileResponse(page, headers={"Cache-Control": "no-cache"})
-    return Response(status_code=307, headers={"Location": "/docs"})
-
-
 async def docs(_: Request) -> Response:
     """Swagger UI for /docs.json (BentoML's own page, moved from / to /docs)."""
     from _bentoml_impl import server
@@ -148,12 +138,11 @@ def _parse_day(raw: str | None, default: date | None) -> date | None:
 def build_app() -> Starlette:
     """The Starlette app the service mounts at ``/``."""
     routes: list[Any] = [
-        Route("/", index, methods=["GET"]),
+        *web.routes(),
         Route("/docs", docs, methods=["GET"]),
         Route("/predictions", list_predictions, methods=["GET"]),
         Route("/predictions/{prediction_id}", get_prediction, methods=["GET"]),
         Route("/predictions/{prediction_id}/feedback", post_feedback, methods=["POST"]),
         Route("/stats", get_stats, methods=["GET"]),
     ]
-    routes.append(Mount("/static", StaticFiles(directory=WEB_DIR, check_dir=False), name="web"))
     return Starlette(routes=routes)

@@ -1,15 +1,15 @@
 """The browser page: static files in this folder and a tiny ASGI app that serves them.
 
-The service mounts :func:`create_web_app` at ``/``: ``GET /`` answers the page and
+The service adds :func:`routes` to the app it mounts at ``/``: ``GET /`` answers the page and
 ``GET /static/<name>`` its script and style sheet. Only the files listed in :data:`ASSETS` are
-served, with a Content-Security-Policy that lets the page talk to its own origin only.
+served (not this module or the README), with a Content-Security-Policy that lets the page talk
+to its own origin only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -59,16 +59,14 @@ async def asset(request: Request) -> Response:
     return FileResponse(WEB_DIR / name, media_type=media_type, headers=SECURITY_HEADERS)
 
 
-def create_web_app() -> Starlette:
-    """The ASGI app serving the page at ``/`` and its files at ``/static/<name>``.
+def routes() -> list[Route]:
+    """The page's routes: ``/`` (and ``/index.html``) and ``/static/<name>``.
 
     Returns:
-        A Starlette application meant to be mounted at the root of the BentoML service.
+        Starlette routes to add to the app the service mounts at its root.
     """
-    return Starlette(
-        routes=[
-            Route("/", index, methods=["GET", "HEAD"]),
-            Route("/index.html", index, methods=["GET", "HEAD"]),
-            Route("/static/{name}", asset, methods=["GET", "HEAD"]),
-        ]
-    )
+    return [
+        Route("/", index, methods=["GET", "HEAD"]),
+        Route("/index.html", index, methods=["GET", "HEAD"]),
+        Route("/static/{name}", asset, methods=["GET", "HEAD"]),
+    ]

@@ -17,7 +17,9 @@
     recognize: $("recognize"),
     choose: $("choose"),
     file: $("file"),
+    uploadFigure: $("upload-figure"),
     uploadPreview: $("upload-preview"),
+    uploadCaption: $("upload-caption"),
     error: $("error"),
     answer: $("answer"),
     placeholder: $("placeholder"),
@@ -200,10 +202,21 @@
       showResult(result);
       await Promise.all([loadHistory(true), loadStats()]);
     } catch (err) {
+      clearResult();
       showError(err.message);
     } finally {
       setBusy(false);
     }
+  }
+
+  /** Back to the empty answer, so an error is never read next to an older answer. */
+  function clearResult() {
+    state.current = null;
+    el.placeholder.hidden = false;
+    el.verdict.hidden = true;
+    el.details.hidden = true;
+    el.feedback.hidden = true;
+    el.feedback.disabled = true;
   }
 
   async function recognizeDrawing() {
@@ -211,9 +224,12 @@
     await predict(await padBlob(), "canvas.png");
   }
 
+  /** A probability as a percentage: whole percent from 10%, one decimal below, 0% for dust. */
   function percent(value) {
     const pct = value * 100;
-    return `${pct >= 10 || pct === 0 ? pct.toFixed(0) : pct.toFixed(1)}%`;
+    if (pct >= 9.95) return `${pct.toFixed(0)}%`;
+    if (pct >= 0.05) return `${pct.toFixed(1)}%`;
+    return "0%";
   }
 
   function showResult(result) {
@@ -227,6 +243,8 @@
     el.unsure.hidden = result.sure;
     el.details.hidden = false;
     if (result.preview) el.preview.src = `data:image/png;base64,${result.preview}`;
+    else el.preview.removeAttribute("src");
+    el.preview.parentElement.hidden = !result.preview;
     renderChart(result.probabilities, result.digit);
     resetFeedback(result.digit);
   }
@@ -259,18 +277,19 @@
   function hideUploadPreview() {
     if (state.uploadUrl) URL.revokeObjectURL(state.uploadUrl);
     state.uploadUrl = null;
-    el.uploadPreview.hidden = true;
+    el.uploadFigure.hidden = true;
     el.uploadPreview.removeAttribute("src");
   }
 
   function predictFile(file) {
-    if (!file) return;
+    if (!file || state.busy) return;
     hideUploadPreview();
     if (file.type.startsWith("image/")) {
       state.uploadUrl = URL.createObjectURL(file);
       el.uploadPreview.src = state.uploadUrl;
       el.uploadPreview.alt = `Your photo: ${file.name}`;
-      el.uploadPreview.hidden = false;
+      el.uploadCaption.textContent = `Sent: ${file.name}`;
+      el.uploadFigure.hidden = false;
     }
     predict(file, file.name || "upload");
   }
@@ -391,13 +410,15 @@
     const time = document.createElement("time");
     time.dateTime = item.created_at;
     time.textContent = formatTime(item.created_at);
-    row.append(
-      cell(img),
-      cell(String(item.digit), "digit-cell"),
-      cell(percent(item.confidence)),
-      cell(time),
-      labelCell(item),
-    );
+    const answer = document.createElement("span");
+    const digit = document.createElement("span");
+    digit.className = "history-digit";
+    digit.textContent = String(item.digit);
+    const confidence = document.createElement("span");
+    confidence.className = "history-confidence";
+    confidence.textContent = percent(item.confidence);
+    answer.append(digit, " ", confidence);
+    row.append(cell(img), cell(answer), cell(time), labelCell(item));
     return row;
   }
 
