@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Build the images of compose.yaml: the Bento's (bentoml build + bentoml containerize, Docker
+# backend), Cassandra's (official cassandra:5.0, or its local stand-in) and, with `loadgen`, the
+# Locust load generator of the `loadtest` profile.
+#
+#   docker/build-images.sh [service] [cassandra] [loadgen]     (default: service cassandra)
+#
+# Variables: DIGITS_IMAGE (digits-service:latest), LOADGEN_IMAGE (digits-loadgen:latest).
+# The upstream base images (python:3.11-slim, cassandra:5.0, locustio/locust) are pulled when a
+# registry answers; otherwise docker/standins.sh builds local stand-ins under the same names.
+# Starts dockerd when none runs, and stops it again at the end in that case.
+set -euo pipefail
+# shellcheck source=docker/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+DIGITS_IMAGE="${DIGITS_IMAGE:-digits-service:latest}"
+LOADGEN_IMAGE="${LOADGEN_IMAGE:-digits-loadgen:latest}"
+BENTOML="${BENTOML:-$ROOT/.venv/bin/bentoml}"
+PY="${PY:-$ROOT/.venv/bin/python}"
+# BentoML's Dockerfile carries a `# syntax=` line under BuildKit, which needs a registry to fetch
+# the frontend: the classic builder runs the same Dockerfile offline.
+export DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}"
+
+build_service() {
+  local start=$SECONDS tag
+  "$ROOT/docker/standins.sh" python
+  log "bentoml build (bentofile.yaml)"
+  tag="$(cd "$ROOT" && "$BENTOML" build --output tag . | sed -n 's/^__tag__://p' | tail -n 1)"
+  [ -n "$tag" ] || die "bentoml build printed no tag"
+  log "built Bento $tag"
+  # containerize copies the Bento to a temporary build context, and only accepts a Dockerfile
+  # template under the working directory: keep that context under var/.
+  mkdir -p "$VAR_DIR/tmp"
+  cd "$ROOT"
+  log "containerizing $tag"
+  with_progress "bentoml containerize" env TMPDIR="$VAR_DIR/tmp" \
+    "$BENTOML" containerize "$tag" --backend docker --image-tag "$tag" --image-tag "$DIGITS_IMAGE"
+  log "image $DIGITS_IMAGE ($tag): $(image_size "$DIGITS_IMAGE"), built in $((SECONDS - start)) s"
+}
+
+build_loadgen() {
+  local start=$SECONDS ctx
+  "$ROOT/docker/standins.sh" locust
+  ctx="$(mktemp -d "$VAR_DIR/loadgen-ctx.XXXXXX")"
+  mkdir -p "$ctx/corpus"
+  log "rendering the load-test corpus"
+  (cd "$ROOT" && "$PY" -m loadtests.corpus --size 400 --seed 7 --out "$ctx/corpus")
+  cp "$ROOT/k8s/loadgen/Dockerfile" "$ctx/Dockerfile"
+  with_progress "build $LOADGEN_IMAGE" docker build -t "$LOADGEN_IMAGE" "$ctx"
+  rm -rf "$ctx"
+  log "image $LOADGEN_IMAGE: $(image_size "$LOADGEN_IMAGE"), built in $((SECONDS - start)) s"
+}
+
+image_size() {
+  docker image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1000000 }'
+}
+
+mkdir -p "$VAR_DIR"
+engine_start
+trap engine_stop_if_started_here EXIT
+targets=("$@")
+[ "${#targets[@]}" -gt 0 ] || targets=(service cassandra)
+for target in "${targets[@]}"; do
+  case "$target" in
+    service) build_service ;;
+    cassandra) "$ROOT/docker/standins.sh" cassandra ;;
+    loadgen) build_loadgen ;;
+    *) die "unknown image '$target' (service, cassandra, loadgen)" ;;
+  esac
+done

@@ -1,0 +1,191 @@
+"""End to end: build the images, run compose.yaml unchanged, upload real MNIST digits, count rows.
+
+The whole path a user takes with Docker: a Docker Engine (started here if none runs), the images
+(`docker/build-images.sh`: the Bento via `bentoml containerize`, cassandra:5.0 or its stand-in),
+`docker-compose up` of the unchanged compose.yaml, real MNIST test digits uploaded through the
+port published on 127.0.0.1 with curl (original `/upload` form) and to `/predict`, every
+prediction found as a row by cqlsh inside the Cassandra container, a restart of the service
+container that loses nothing, and a teardown that removes the volumes even when a step fails.
+Phases are timed and printed. Run alone with ``make e2e``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.deployment.compose_stack import (
+    ComposeStack,
+    Phases,
+    curl_form,
+    docker_engine,
+    http_get,
+    run,
+    stream,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(3600)]
+
+DIGITS = 12  # each is uploaded twice: once with curl to /upload, once to /predict
+MIN_ACCURACY = 0.9
+SERVICE_USER_UID = "1034"  # BentoML's non-root `bentoml` user
+IMAGE_SIZE = ["docker", "image", "inspect", "--format", "{{.Size}}", "digits-service:latest"]
+ALONE_ARGS = ["-e", "DIGITS_STORE_URL=none://", "digits-service:latest"]
+HEALTH = "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}"
+UPLOAD_ANSWER = re.compile(r"^(\d)\. success\n?$")
+
+
+def mnist_test_digits(count: int) -> list[tuple[np.ndarray, int]]:
+    """The first ``count`` MNIST test images (28x28 uint8) with their labels."""
+    from settings import load_settings
+    from training.data import load_mnist
+
+    data = load_mnist(load_settings())
+    return [(data.x_test[i], int(data.y_test[i])) for i in range(count)]
+
+
+def write_pngs(digits: list[tuple[np.ndarray, int]], directory: Path) -> list[tuple[Path, int]]:
+    """Save each digit as a grayscale PNG, as a user would upload it."""
+    files = []
+    for index, (pixels, label) in enumerate(digits):
+        path = directory / f"mnist-test-{index:02d}-label{label}.png"
+        Image.fromarray(pixels, "L").save(path)
+        files.append((path, label))
+    return files
+
+
+def upload_all(stack: ComposeStack, files: list[tuple[Path, int]]) -> tuple[list, list]:
+    """Upload every file to /upload (curl) and /predict; return both kinds of answers."""
+    legacy, predictions = [], []
+    for path, _ in files:
+        text = curl_form(f"{stack.base_url}/upload", "image01", path)
+        match = UPLOAD_ANSWER.match(text)
+        assert match, f"/upload answered {text!r}"
+        legacy.append(int(match.group(1)))
+        predictions.append(json.loads(curl_form(f"{stack.base_url}/predict", "image", path)))
+    return legacy, predictions
+
+
+def wait_for_rows(stack: ComposeStack, expected: int, timeout: float = 60) -> set[str]:
+    """The prediction ids once the table holds ``expected`` rows (writes may lag a little)."""
+    deadline = time.monotonic() + timeout
+    ids = stack.prediction_ids()
+    while len(ids) < expected and time.monotonic() < deadline:
+        time.sleep(2)
+        ids = stack.prediction_ids()
+    return ids
+
+
+def check_runtime_hardening(stack: ComposeStack) -> None:
+    """The service runs as non-root on a read-only root file system, with a healthcheck."""
+    info = stack.inspect("service")
+    assert info["HostConfig"]["ReadonlyRootfs"] is True
+    uid = run(["docker", "exec", stack.container("service"), "id", "-u"]).strip()
+    assert uid == SERVICE_USER_UID
+    image = json.loads(run(["docker", "image", "inspect", info["Image"]]))[0]
+    assert "/readyz" in " ".join(image["Config"]["Healthcheck"]["Test"])
+
+
+@contextmanager
+def torn_down(stack: ComposeStack, phases: Phases) -> Iterator[None]:
+    """Remove the stack with its volumes afterwards, whatever happened inside."""
+    try:
+        yield
+    finally:
+        with phases.phase("teardown (volumes too)"):
+            stack.down()
+        assert stack.volumes() == []
+
+
+def build_and_start(stack: ComposeStack, phases: Phases) -> None:
+    """Build the images, then bring the unchanged compose.yaml up until the service is ready."""
+    with phases.phase("build images"):
+        stream(["docker/build-images.sh", "service", "cassandra"], timeout=2400)
+        print(f"[e2e] digits-service:latest is {int(run(IMAGE_SIZE)) / 1e6:.0f} MB")
+    with phases.phase("stack up (healthy)"):
+        stack.compose("up", "-d", timeout=900)
+        stack.wait_healthy("service")
+        stack.wait_ready()
+
+
+def check_image_alone_read_only(phases: Phases) -> None:
+    """The image by itself, read-only root and no mounts, turns healthy via its HEALTHCHECK."""
+    name = f"digits-readonly-{int(time.time())}"
+    with phases.phase("image alone, read-only"):
+        run(["docker", "run", "-d", "--read-only", "--name", name, *ALONE_ARGS])
+        try:
+            deadline = time.monotonic() + 180
+            status = "starting"
+            while status == "starting" and time.monotonic() < deadline:
+                time.sleep(3)
+                status = run(["docker", "inspect", "--format", HEALTH, name]).strip()
+            assert status == "healthy", run(["docker", "logs", "--tail", "30", name])
+            assert run(["docker", "exec", name, "id", "-u"]).strip() == SERVICE_USER_UID
+        finally:
+            run(["docker", "rm", "-f", "-v", name])
+
+
+def check_answers(stack: ComposeStack, files: list[tuple[Path, int]], phases: Phases) -> list:
+    """Both APIs give the same, mostly right digits; returns the /predict answers."""
+    with phases.phase(f"upload {len(files)} digits x2"):
+        legacy, predictions = upload_all(stack, files)
+    labels = [label for _, label in files]
+    digits = [p["digit"] for p in predictions]
+    assert legacy == digits, "/upload and /predict disagree on the same images"
+    accuracy = float(np.mean(np.array(digits) == np.array(labels)))
+    assert accuracy >= MIN_ACCURACY, f"answers {digits} for labels {labels}"
+    return predictions
+
+
+def check_rows(stack: ComposeStack, predictions: list, expected: int, phases: Phases) -> set[str]:
+    """Every upload is one row in Cassandra; returns the ids."""
+    with phases.phase("rows in Cassandra"):
+        ids = wait_for_rows(stack, expected)
+    assert len(ids) == expected, f"{len(ids)} rows for {expected} uploads"
+    assert {p["id"] for p in predictions} <= ids
+    return ids
+
+
+def check_restart(
+    stack: ComposeStack, files: list[tuple[Path, int]], predictions: list, phases: Phases
+) -> None:
+    """A restarted service container still finds every record and keeps recording."""
+    ids = stack.prediction_ids()
+    started_at = stack.inspect("service")["State"]["StartedAt"]
+    with phases.phase("restart service"):
+        stack.compose("restart", "service", timeout=300)
+        stack.wait_healthy("service")
+        stack.wait_ready()
+    assert stack.inspect("service")["State"]["StartedAt"] != started_at
+    assert stack.prediction_ids() == ids
+    for prediction in predictions:
+        status, body = http_get(f"{stack.base_url}/predictions/{prediction['id']}")
+        assert status == 200, body
+        assert json.loads(body)["digit"] == prediction["digit"]
+    _, after = upload_all(stack, files[:2])
+    assert len(wait_for_rows(stack, len(ids) + 4)) == len(ids) + 4
+    assert {p["id"] for p in after} <= stack.prediction_ids()
+
+
+def test_stack_answers_records_every_upload_and_survives_a_restart(tmp_path: Path) -> None:
+    phases = Phases()
+    stack = ComposeStack(project=f"digits-e2e-{int(time.time())}", env_file=tmp_path / "e2e.env")
+    files = write_pngs(mnist_test_digits(DIGITS), tmp_path)
+    try:
+        with docker_engine(), torn_down(stack, phases):
+            build_and_start(stack, phases)
+            check_image_alone_read_only(phases)
+            check_runtime_hardening(stack)
+            predictions = check_answers(stack, files, phases)
+            check_rows(stack, predictions, 2 * DIGITS, phases)
+            check_restart(stack, files, predictions, phases)
+    finally:
+        print(phases.report(), flush=True)
