@@ -12,6 +12,7 @@ import pytest
 
 from serving.classifier import Classifier
 from settings import load_settings
+from training.data import load_mnist
 from training.rejects import probe_images
 from training.store import MIN_FULL_ACCURACY, find_model
 
@@ -62,9 +63,5 @@ def test_non_digit_probes_stay_unsure(classifier: Classifier, kind: str) -> None
     assert classifier.predict(pixels).max() < 0.5
 
 
-def test_trained_on_the_data_the_tests_use(
-    metadata: dict[str, Any], mnist_test: tuple[np.ndarray, np.ndarray]
-) -> None:
-    from training.data import load_mnist
-
+def test_trained_on_the_data_the_tests_use(metadata: dict[str, Any]) -> None:
     assert metadata["data_sha256"] == load_mnist(load_settings()).sha256

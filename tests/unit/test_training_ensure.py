@@ -1,0 +1,97 @@
+"""`python -m training.ensure` trains only when the model the service would load is not fit."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from settings import Settings
+from training import ensure
+from training.store import StoredModel
+
+FULL = {"mode": "full", "test_accuracy": 0.9951, "epochs": 12, "training_seconds": 300.0}
+QUICK = {"mode": "quick", "test_accuracy": 0.93, "epochs": 1, "training_seconds": 20.0}
+WEAK = {**FULL, "test_accuracy": 0.991}
+
+
+class FakeTraining:
+    """Stands in for training.train (which imports TensorFlow) and records calls."""
+
+    def __init__(self, metadata: dict[str, Any]) -> None:
+        self.metadata = metadata
+        self.calls = 0
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        module = types.ModuleType("training.train")
+        module.TrainConfig = lambda: "default-config"  # type: ignore[attr-defined]
+        module.train = self.train  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "training.train", module)
+
+    def train(self, config: str, settings: Settings) -> Any:
+        assert config == "default-config"
+        self.calls += 1
+        return types.SimpleNamespace(tag="mnist_cnn:new", metadata=self.metadata)
+
+
+@pytest.fixture
+def training(monkeypatch: pytest.MonkeyPatch) -> FakeTraining:
+    fake = FakeTraining(FULL)
+    fake.install(monkeypatch)
+    monkeypatch.setattr(ensure, "list_models", lambda name: [])
+    return fake
+
+
+def in_store(monkeypatch: pytest.MonkeyPatch, metadata: dict[str, Any] | None) -> None:
+    model = None if metadata is None else StoredModel("mnist_cnn:old", "/x", metadata)
+    monkeypatch.setattr(ensure, "find_model", lambda name, version: model)
+
+
+def test_a_full_accurate_model_is_kept(
+    monkeypatch: pytest.MonkeyPatch, training: FakeTraining
+) -> None:
+    in_store(monkeypatch, FULL)
+    assert ensure.ensure_model(Settings()) == 0
+    assert training.calls == 0
+
+
+@pytest.mark.parametrize("metadata", [None, QUICK, WEAK], ids=["missing", "quick", "weak"])
+def test_missing_quick_or_weak_latest_model_triggers_training(
+    monkeypatch: pytest.MonkeyPatch, training: FakeTraining, metadata: dict[str, Any] | None
+) -> None:
+    in_store(monkeypatch, metadata)
+    assert ensure.ensure_model(Settings()) == 0
+    assert training.calls == 1
+
+
+def test_a_pinned_version_is_never_retrained(
+    monkeypatch: pytest.MonkeyPatch, training: FakeTraining
+) -> None:
+    in_store(monkeypatch, QUICK)
+    assert ensure.ensure_model(Settings(model_version="abc123")) == 1
+    assert training.calls == 0
+
+
+def test_training_that_misses_the_target_fails(
+    monkeypatch: pytest.MonkeyPatch, training: FakeTraining
+) -> None:
+    in_store(monkeypatch, None)
+    training.metadata = WEAK
+    assert ensure.ensure_model(Settings()) == 1
+
+
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [(None, "no model"), (QUICK, "not a full model"), (WEAK, "below the 99.4% target")],
+)
+def test_the_reason_for_training_is_spelled_out(
+    metadata: dict[str, Any] | None, reason: str
+) -> None:
+    model = None if metadata is None else StoredModel("mnist_cnn:v", str(Path("/x")), metadata)
+    problem = ensure.why_not_servable(Settings(), model)
+    assert problem is not None
+    assert reason in problem
+    assert ensure.why_not_servable(Settings(), StoredModel("mnist_cnn:v", "/x", FULL)) is None

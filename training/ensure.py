@@ -1,0 +1,87 @@
+"""Make sure the store holds a servable full model; train one if it does not.
+
+Usage::
+
+    python -m training.ensure
+
+Checks the model the service will load (``DIGITS_MODEL_NAME:DIGITS_MODEL_VERSION``, by default
+``mnist_cnn:latest``). When it is missing, or is a quick smoke model, or missed the accuracy
+target, a default full training run stores a new version (which becomes ``latest``). Called by
+``make model``, hence before ``make serve`` and ``make test``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from settings import Settings, load_settings
+from training.store import MIN_FULL_ACCURACY, StoredModel, find_model, list_models
+
+log = logging.getLogger("training.ensure")
+
+
+def describe(model: StoredModel) -> str:
+    """One line about a stored model: tag, mode, accuracy, training time."""
+    meta = model.metadata
+    accuracy = float(meta.get("test_accuracy", 0.0))
+    return (
+        f"{model.tag} (mode {meta.get('mode', '?')}, test accuracy {accuracy:.2%}, "
+        f"{meta.get('epochs', '?')} epochs in {meta.get('training_seconds', '?')} s)"
+    )
+
+
+def why_not_servable(settings: Settings, model: StoredModel | None) -> str | None:
+    """Why the configured model is not a servable full model, or None when it is."""
+    wanted = f"{settings.model_name}:{settings.model_version}"
+    if model is None:
+        return f"the store has no model {wanted}"
+    if model.metadata.get("mode") != "full":
+        return f"{wanted} is {describe(model)}, not a full model"
+    if float(model.metadata.get("test_accuracy", 0.0)) < MIN_FULL_ACCURACY:
+        return f"{wanted} is {describe(model)}, below the {MIN_FULL_ACCURACY:.1%} target"
+    return None
+
+
+def ensure_model(settings: Settings) -> int:
+    """Check the configured model and train a full one when needed.
+
+    Returns:
+        Process exit status: 0 when a servable full model is in place.
+    """
+    model = find_model(settings.model_name, settings.model_version)
+    problem = why_not_servable(settings, model)
+    if problem is None and model is not None:
+        log.info("model ready: %s", describe(model))
+        return 0
+    log.info("%s", problem)
+    if settings.model_version != "latest":
+        log.error("DIGITS_MODEL_VERSION pins a version; training would not change what is served")
+        return 1
+    older = [m for m in list_models(settings.model_name) if m.is_full]
+    if older:
+        hint = "set DIGITS_MODEL_VERSION to serve it instead"
+        log.info("an older full model exists (%s); %s", older[0].tag, hint)
+    log.info("training the default full model (about 6-8 minutes on 2 cores)")
+    from training.train import TrainConfig, train  # imports TensorFlow: only when training
+
+    result = train(TrainConfig(), settings)
+    trained = StoredModel(result.tag, "", result.metadata)
+    if not trained.is_full:
+        log.error("the new model %s missed the accuracy target", describe(trained))
+        return 1
+    log.info("model ready: %s", describe(trained))
+    return 0
+
+
+def main() -> int:
+    """Entry point of ``python -m training.ensure``."""
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return ensure_model(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
