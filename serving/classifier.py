@@ -28,8 +28,7 @@ class Classifier:
         import keras
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(tf_threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        _limit_threads(tf, tf_threads)
         self.tag = tag
         self._model = keras.saving.load_model(Path(model_dir) / MODEL_FILE, compile=False)
         spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
@@ -43,3 +42,12 @@ class Classifier:
         """Class probabilities [N, 10] for uint8 images [N, 28, 28] (MNIST polarity)."""
         x = images.astype(np.float32)[..., None] / 255.0
         return np.asarray(self._infer(x), dtype=np.float64)
+
+
+def _limit_threads(tf: Any, threads: int) -> None:
+    """Set TensorFlow's thread pools; only possible before TF's first operation."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # a second model in the same process (tests, tools)
+        log.debug("TensorFlow already initialised; keeping its thread pools")
