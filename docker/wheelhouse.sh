@@ -14,6 +14,8 @@ set -euo pipefail
 
 PY="${PY:-$ROOT/.venv/bin/python}"
 CQLSH_VERSION="${CQLSH_VERSION:-6.2.2}"
+# uv goes into the python stand-in: the bento's Dockerfile skips `pip install uv` when it is there.
+UV_VERSION="${UV_VERSION:-0.13.9}"
 
 runtime_requirements() {
   "$PY" - "$ROOT/pyproject.toml" <<'PYEOF'
@@ -21,8 +23,7 @@ import sys, tomllib
 pins = tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]
 print("\n".join(pins))
 PYEOF
-  # The bento's Dockerfile skips `pip install uv` when uv is already on PATH.
-  "$PY" -c 'import importlib.metadata as m; print("uv==" + m.version("uv"))'
+  echo "uv==$UV_VERSION"
 }
 
 locust_requirement() {

@@ -26,7 +26,7 @@ from tests.deployment.k8s_manifests import K8S, ROOT
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.slow]
 
-ADDRESS = "127.0.0.21"  # apart from tests/storage (127.0.0.11) and a developer's node
+ADDRESS = "127.0.0.41"  # apart from tests/storage (127.0.0.11-31) and a developer's node
 KEYSPACE = "k8s_schema_job"
 SCRIPTS = K8S / "base" / "scripts"
 ADMIN = ("digits_admin", "admin-" + uuid.uuid4().hex)
@@ -57,9 +57,15 @@ def secured_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
         # Anonymous CQL queries are refused now: an open port is "started"; the job waits for
         # a login itself.
         patch.setattr(cassandra_node, "cql_answers", cassandra_node.cql_port_open)
-        cluster.start()
-    yield cluster
-    cluster.stop()
+        try:
+            cluster.start()
+        except BaseException:
+            cluster.stop()  # never leave a half-started node holding the address
+            raise
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def job_env(tmp_path: Path, app_password: str = APP[1]) -> dict[str, str]:
