@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -96,10 +97,19 @@ class CassandraStore(PredictionStore):
         self.metrics.written.inc()
 
     def get(self, prediction_id: uuid.UUID) -> PredictionRecord | None:
-        """One prediction by id from Cassandra (a record still in the spool is not found)."""
-        rows = self._execute("select_prediction", [prediction_id])
-        row = rows.one()
-        return row_to_record(row) if row else None
+        """One prediction by id: from Cassandra, or from the spool while it waits there.
+
+        Raises:
+            StoreError: Cassandra cannot be read and the spool does not hold the record.
+        """
+        try:
+            row = self._execute("select_prediction", [prediction_id]).one()
+        except StoreError:
+            spooled = self.spool.find(prediction_id)
+            if spooled is None:
+                raise
+            return spooled
+        return row_to_record(row) if row else self.spool.find(prediction_id)
 
     def recent(self, limit: int, cursor: str | None = None, day: date | None = None) -> Page:
         """Predictions newest first, paged with the driver's paging state.
@@ -155,6 +165,11 @@ class CassandraStore(PredictionStore):
         record = self.get(prediction_id)
         if record is None:
             return False
+        if not self._connected.is_set() or self.spool.find(prediction_id) is not None:
+            # Still waiting in the spool (or Cassandra is away): spool the labelled record; the
+            # replay writes the label with it (inserts never overwrite a label with null).
+            self._spool_record(replace(record, label=label), "label for a spooled prediction")
+            return True
         day, bucket = record.day, bucket_of(record.created_at)
         correct = 1 if label == record.digit else 0
         futures = [
@@ -230,6 +245,11 @@ class CassandraStore(PredictionStore):
             ("insert_by_day", [day, bucket, *values, self.history_ttl_s]),
             ("insert_by_digit", [day, record.digit, record.id]),
         ]
+        if record.label is not None:  # a labelled record replayed from the spool
+            correct = 1 if record.label == record.digit else 0
+            writes.append(
+                ("update_digit_label", [record.label, correct, day, record.digit, record.id])
+            )
         if (day, bucket) not in self._known_buckets:
             index_ttl = self.history_ttl_s + 86_400 if self.history_ttl_s else 0
             writes.append(("insert_bucket", [day.year, day, bucket, index_ttl]))

@@ -110,6 +110,24 @@ class Spool:
             replayed += self._drain_segment(path, write)
         return replayed
 
+    def find(self, record_id: uuid.UUID) -> PredictionRecord | None:
+        """The newest spooled copy of a record, or None (reads every segment: outages only)."""
+        needle = str(record_id).encode()
+        found: PredictionRecord | None = None
+        for path in sorted(self._segments(include_partial=True), key=_mtime):
+            try:
+                content = path.read_bytes()
+            except FileNotFoundError:
+                continue  # drained meanwhile
+            if needle not in content:
+                continue
+            for number, line in enumerate(content.splitlines(), 1):
+                if needle in line:
+                    record = _parse(line, path, number)
+                    if record is not None and record.id == record_id:
+                        found = record
+        return found
+
     def close(self) -> None:
         """Close (and unlock) this process's segment; its records stay for a replayer."""
         with self._lock:

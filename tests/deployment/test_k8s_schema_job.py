@@ -56,7 +56,13 @@ def secured_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
         patch.setattr(cassandra_node, "cassandra_yaml", through_config_script(original))
         # Anonymous CQL queries are refused now: an open port is "started"; the job waits for
         # a login itself.
-        patch.setattr(cassandra_node, "cql_answers", cassandra_node.cql_port_open)
+        patch.setattr(
+            cassandra_node,
+            "cql_answers",
+            lambda address, port=cassandra_node.CQL_PORT, **_: cassandra_node.cql_port_open(
+                address, port
+            ),
+        )
         try:
             cluster.start()
         except BaseException:

@@ -84,3 +84,31 @@ def test_a_store_that_cannot_reach_cassandra_refuses_loudly_once_its_spool_is_fu
         assert health["spool_records"] == 3
     finally:
         store.close()
+
+
+def test_a_spooled_prediction_can_be_read_and_labelled_and_the_label_is_replayed(
+    cassandra_node: LocalCluster,
+    make_settings: Callable[..., Settings],
+    new_record: NewRecord,
+) -> None:
+    settings = make_settings()
+    record = new_record(digit=3, created_at=at("2002-01-03", 9, 1))
+    store = CassandraStore(settings)
+    assert store.wait_until_connected(30)
+    cassandra_node.stop_node(1)
+    try:
+        store.record(record)
+        assert store.get(record.id) == record  # answered from the spool
+        assert store.set_label(record.id, 8)
+        assert store.get(record.id).label == 8
+    finally:
+        cassandra_node.start_node(1)
+    try:
+        wait_until(lambda: store.spool.depth() == 0, 60, "the spool to drain")
+        stored = store.get(record.id)
+        assert stored is not None
+        assert stored.label == 8
+        stats = store.stats(date(2002, 1, 3))
+        assert (stats.total, stats.feedback, stats.correct) == (1, 1, 0)
+    finally:
+        store.close()
