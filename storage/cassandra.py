@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 from cassandra.cluster import Cluster, ResponseFuture, Session
-from cassandra.query import PreparedStatement
+from cassandra.query import BatchStatement, BatchType, PreparedStatement, Statement
 
 from settings import Settings
 from storage.base import PredictionStore, StoreError
@@ -253,15 +253,14 @@ class CassandraStore(PredictionStore):
         if (day, bucket) not in self._known_buckets:
             index_ttl = self.history_ttl_s + 86_400 if self.history_ttl_s else 0
             writes.append(("insert_bucket", [day.year, day, bucket, index_ttl]))
-        futures = [self._execute_async(name, params) for name, params in writes]
-        errors = []
-        for future in futures:
-            try:
-                self._result(future)
-            except Exception as error:
-                errors.append(error)
-        if errors:
-            raise errors[0]
+        # One unlogged batch: one request (a third of the driver's CPU per record) for rows in
+        # different partitions; atomicity is not needed because every write is idempotent and a
+        # failed batch is spooled and replayed whole.
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for name, params in writes:
+            batch.add(self._statement(name), params)
+        batch.is_idempotent = True
+        self._result(self._submit(batch, None))
         if len(self._known_buckets) > 1000:  # a week of slices; older ones are never written
             self._known_buckets.clear()
         self._known_buckets.add((day, bucket))
@@ -352,11 +351,14 @@ class CassandraStore(PredictionStore):
         return self._result(self._execute_async(name, params))
 
     def _execute_async(self, name: str, params: list[Any]) -> ResponseFuture:
+        return self._submit(self._statement(name), params)
+
+    def _submit(self, statement: Statement, params: list[Any] | None) -> ResponseFuture:
         session = self._session_or_raise()
         if not self._in_flight.acquire(timeout=self.settings.cassandra_timeout_s):
             raise StoreError("too many Cassandra requests in flight")
         try:
-            future = session.execute_async(self._statements[name], params)
+            future = session.execute_async(statement, params)
         except Exception as error:
             self._in_flight.release()
             raise StoreError(f"Cassandra: {type(error).__name__}: {error}") from error
