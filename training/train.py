@@ -35,7 +35,7 @@ from training.store import MIN_FULL_ACCURACY, save_model
 
 log = logging.getLogger("training")
 
-DEFAULT_EPOCHS = 12
+DEFAULT_EPOCHS = 9
 QUICK_EPOCHS = 1
 QUICK_TRAIN_IMAGES = 6_000
 DEFAULT_SEED = 42
