@@ -6,8 +6,6 @@ files in a temporary directory. Needs the jars of ``make cassandra-install``.
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ from storage.migrate import migrate
 from storage.node import DEFAULT_LIB, LocalCluster
 from storage.records import PredictionRecord, utc_now
 from tests.storage.helpers import cql_session
+from tests.support.records import make_record
 
 NODE_ADDRESS = "127.0.0.11"
 KEYSPACE = "digits_test"
@@ -98,23 +97,7 @@ def new_record() -> Callable[..., PredictionRecord]:
     def build(
         digit: int = 7, created_at: datetime | None = None, **fields: object
     ) -> PredictionRecord:
-        probabilities = tuple(0.91 if i == digit else 0.01 for i in range(10))
-        record = PredictionRecord(
-            id=uuid.uuid4(),
-            created_at=created_at or utc_now(),
-            digit=digit,
-            confidence=0.91,
-            probabilities=probabilities,
-            model="mnist_cnn:test",
-            preprocessing="v1",
-            image_sha256="ab" * 32,
-            normalized=bytes((i * 7) % 256 for i in range(784)),
-            filename=f"digit-{digit}.png",
-            content_type="image/png",
-            byte_size=321,
-            latency_ms=4.25,
-        )
-        return dataclasses.replace(record, **fields) if fields else record
+        return make_record(digit, created_at=created_at or utc_now(), **fields)
 
     return build
 

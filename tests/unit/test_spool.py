@@ -6,35 +6,15 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from storage.records import PredictionRecord
 from storage.spool import Replayer, Spool, SpoolFullError
+from tests.support.records import make_record
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def make_record(digit: int = 7) -> PredictionRecord:
-    probabilities = tuple(0.91 if i == digit else 0.01 for i in range(10))
-    return PredictionRecord(
-        id=uuid.uuid4(),
-        created_at=datetime(2026, 11, 24, 1, 2, 3, 456000, tzinfo=UTC),
-        digit=digit,
-        confidence=0.91,
-        probabilities=probabilities,
-        model="mnist_cnn:test",
-        preprocessing="v1",
-        image_sha256="ab" * 32,
-        normalized=bytes(range(256)) * 3 + bytes(16),
-        filename="seven.png",
-        content_type="image/png",
-        byte_size=1234,
-        latency_ms=3.5,
-    )
 
 
 class Sink:
