@@ -8,6 +8,7 @@ anything else for bad bytes.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -44,13 +45,21 @@ class DecodedImage:
     height: int
 
 
-def decode_image(data: bytes, max_pixels: int, declared_type: str | None = None) -> DecodedImage:
+def decode_image(
+    data: bytes,
+    max_pixels: int,
+    declared_type: str | None = None,
+    draft_side: int | None = None,
+) -> DecodedImage:
     """Decode untrusted bytes into a loaded, upright image.
 
     Args:
         data: The uploaded bytes.
         max_pixels: Largest accepted width x height (decompression-bomb guard).
         declared_type: The content type the client declared, used only to word errors.
+        draft_side: When set, a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that
+            keeps its longer side at least this long: a 12 MP photo costs a fraction of a full
+            decode and of its memory. Other formats decode at full size.
 
     Raises:
         ImageRejected: 400 empty, undecodable, truncated or multi-frame; 413 too many pixels;
@@ -75,6 +84,8 @@ def decode_image(data: bytes, max_pixels: int, declared_type: str | None = None)
         raise ImageRejected(
             415, f"unsupported colour mode {image.mode}; send RGB, RGBA or grayscale"
         )
+    if draft_side is not None and fmt == "JPEG":
+        _draft(image, draft_side)
     _load(image)
     upright = ImageOps.exif_transpose(image) or image
     return DecodedImage(upright, fmt, upright.width, upright.height)
@@ -95,6 +106,15 @@ def _open(data: bytes, declared_type: str | None) -> Image.Image:
         raise ImageRejected(400, "not a decodable image (PNG, JPEG, GIF, BMP or WebP)") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageRejected(400, f"corrupt image: {exc}") from exc
+
+
+def _draft(image: Image.Image, side: int) -> None:
+    """Ask the JPEG decoder for a reduced-size decode (Pillow picks the scale)."""
+    width, height = image.size
+    scale = side / max(width, height)
+    if scale <= 0.5:
+        mode = "L" if image.mode == "L" else "RGB"
+        image.draft(mode, (math.ceil(width * scale), math.ceil(height * scale)))
 
 
 def _load(image: Image.Image) -> None:

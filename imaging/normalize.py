@@ -6,8 +6,9 @@ the ink's centre of mass sits at the centre. Uploads are nothing like that: phot
 dark ink on light paper, any size, off-centre, tinted, with alpha. :func:`normalize` maps one to
 the other; each step is a small pure function so it can be tested on its own.
 
-Bump :data:`PREPROCESSING_VERSION` whenever the output for some input changes: it is recorded
-with every prediction and in the model's metadata.
+This is preprocessing version ``mnist-norm-1`` (:data:`VERSION`), kept for side-by-side
+comparison; the service applies version 2 (:mod:`imaging.pipeline`), which reuses the last steps
+here. Its output must never change under the same version string.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-PREPROCESSING_VERSION = "mnist-norm-1"
+VERSION = "mnist-norm-1"
 
 FIELD = 28
 BOX = 20

@@ -1,0 +1,262 @@
+"""Finding the digit among the marks on a page: strokes grouped into one dominant, central digit.
+
+Ink is thresholded, bridged over small gaps (a pencil's grain, a dry pen) and split into
+connected components. The digit is the component with the most ink, weighted towards the centre;
+nearby pieces of a broken stroke join it; specks, dots of a dotted grid, lines running off the
+page and text far away are dropped. A second mark as large as the digit means the image does not
+hold *one* digit, and is refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from imaging.normalize import BlankImage
+
+#: Ink below this share of the darkest ink (or below the absolute floor) is paper texture.
+RELATIVE_THRESHOLD = 0.35
+ABSOLUTE_THRESHOLD = 0.08
+#: Darkest ink (99.9th percentile) below which the page is taken to be blank.
+MIN_CONTRAST = 0.12
+#: Pieces smaller than this share of the digit's main stroke are specks or grid dots.
+MIN_PIECE = 0.05
+#: A piece joins the digit when the gap between them is below this share of the digit's size,
+#: across (side by side) and along (above or below: the broken bar of a 5, a 7's foot).
+JOIN_GAP_ACROSS = 0.25
+JOIN_GAP_ALONG = 0.5
+#: ... and straight above or below it (a "1" broken in the middle; digits sit side by side).
+JOIN_GAP_STACKED = 1.0
+#: A separate mark with at least this share of the main stroke's ink is a rival digit.
+RIVAL_SHARE = 0.4
+#: Smallest digit, as a share of the image's shorter side.
+MIN_HEIGHT = 0.05
+#: Grid dots: small, roughly square marks (side up to this share of the shorter side plus 4 px),
+#: at least this many of them, and up to this multiple of their typical size.
+DOT_SIDE = 0.03
+MIN_DOTS = 12
+DOT_SPREAD = 2.5
+#: The frame band (share of the shorter side) where a desk or a sheet's edge shows in a photo,
+#: and the share of the frame a mark must run along to be taken for one.
+FRAME_BAND = 0.12
+FRAME_SPAN = 0.15
+
+
+class AmbiguousImage(BlankImage):
+    """The image holds several digit-sized marks: not one digit to read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One connected component: its box (x, y, width, height), ink pixels and mask label."""
+
+    label: int
+    x: int
+    y: int
+    w: int
+    h: int
+    area: int
+
+    @property
+    def right(self) -> int:
+        """One past the last column."""
+        return self.x + self.w
+
+    @property
+    def bottom(self) -> int:
+        """One past the last row."""
+        return self.y + self.h
+
+
+def ink_mask(ink: np.ndarray) -> np.ndarray:
+    """Binary uint8 mask of the pixels that are ink.
+
+    Raises:
+        BlankImage: nothing on the page is dark enough to be ink.
+    """
+    peak = float(np.percentile(ink, 99.9))
+    if peak < MIN_CONTRAST:
+        raise BlankImage("no digit found: the image is blank or has too little contrast")
+    threshold = max(ABSOLUTE_THRESHOLD, RELATIVE_THRESHOLD * peak)
+    return (ink > threshold).astype(np.uint8)
+
+
+def pieces(mask: np.ndarray) -> tuple[np.ndarray, list[Piece]]:
+    """Connected components of ``mask`` after bridging one-pixel gaps (8-connectivity).
+
+    Returns:
+        The label image and one :class:`Piece` per component, largest first.
+    """
+    bridged = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bridged, connectivity=8)
+    found = [
+        Piece(i, *(int(v) for v in stats[i, :4]), area=int(stats[i, cv2.CC_STAT_AREA]))
+        for i in range(1, count)
+    ]
+    return labels, sorted(found, key=lambda p: p.area, reverse=True)
+
+
+def grid_dots(found: list[Piece], shape: tuple[int, int]) -> set[int]:
+    """Labels of the dots of a dotted page: many small, square, alike marks.
+
+    A dot grid printed next to a small digit would otherwise join it as "pieces of a broken
+    stroke"; a page has dozens of them, all of one size, which no handwriting has.
+    """
+    side = DOT_SIDE * min(shape) + 4
+    small = [
+        p for p in found if max(p.w, p.h) <= side and p.w <= 2 * p.h + 1 and p.h <= 2 * p.w + 1
+    ]
+    if len(small) < MIN_DOTS:
+        return set()
+    typical = float(np.median([p.area for p in small]))
+    return {p.label for p in small if p.area <= DOT_SPREAD * typical}
+
+
+def is_page_line(piece: Piece, shape: tuple[int, int]) -> bool:
+    """A line of the page rather than the writing: a page edge, a shadow's rim, a tilted rule.
+
+    Such marks are slim and run across or along the frame: thin and touching two borders,
+    slim and nearly as long as the frame's diagonal, or slim and crossing the frame or running
+    along half a side of it. (A desk around the sheet is :func:`frame_region`'s.)
+    """
+    h, w = shape
+    length = float(np.hypot(piece.w, piece.h))
+    thickness = piece.area / max(length, 1.0)
+    thin = thickness <= 0.02 * min(h, w) + 2
+    slim = thickness <= 0.04 * min(h, w) + 2
+    top, left = piece.y == 0, piece.x == 0
+    bottom, right = piece.bottom >= h, piece.right >= w
+    borders = int(top) + int(left) + int(bottom) + int(right)
+    along = ((top or bottom) and piece.w >= 0.5 * w) or ((left or right) and piece.h >= 0.5 * h)
+    crossing = (top and bottom) or (left and right)
+    long_line = length >= 0.8 * float(np.hypot(h, w))
+    return (thin and borders >= 2) or (slim and (long_line or along or crossing))
+
+
+def frame_region(mask: np.ndarray, off_page: np.ndarray | None = None) -> np.ndarray:
+    """Where the desk or the sheet's edge shows around a photographed page (boolean mask).
+
+    Desk texture and edges are ink-like marks that touch the frame, run along a good part of
+    it, lie almost entirely in a band next to it and (when ``off_page`` is given) where the
+    paper is far darker than the page's; a close merges their speckle into one region. A ruled
+    line crossing the page touches the frame too, but lies mostly inside; a digit near the edge
+    sits on ordinary paper.
+    """
+    h, w = mask.shape
+    band = max(2, int(FRAME_BAND * min(h, w)))
+    merged = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(merged, connectivity=8)
+    near = np.ones((h, w), bool)
+    near[band:-band, band:-band] = False
+    edge = np.zeros((h, w), bool)
+    edge[[0, -1], :] = True
+    edge[:, [0, -1]] = True
+    total = np.bincount(labels.ravel(), minlength=count)
+    in_band = np.bincount(labels[near], minlength=count)
+    touching = np.bincount(labels[edge], minlength=count) > 0
+    span = (stats[:, cv2.CC_STAT_WIDTH] >= FRAME_SPAN * w) | (
+        stats[:, cv2.CC_STAT_HEIGHT] >= FRAME_SPAN * h
+    )
+    frame = touching & span & (in_band >= 0.6 * np.maximum(total, 1))
+    if off_page is not None:
+        dark = np.bincount(labels[off_page], minlength=count)
+        frame &= dark >= 0.5 * np.maximum(total, 1)
+    frame[0] = False
+    return frame[labels]
+
+
+def main_piece(candidates: list[Piece], shape: tuple[int, int]) -> Piece:
+    """The piece with the most ink, discounted by its distance from the image centre."""
+    h, w = shape
+
+    def score(p: Piece) -> float:
+        dx = (p.x + p.w / 2 - w / 2) / w
+        dy = (p.y + p.h / 2 - h / 2) / h
+        return p.area * (1.0 - 0.8 * min(1.0, float(np.hypot(dx, dy))))
+
+    return max(candidates, key=score)
+
+
+def group_digit(main: Piece, candidates: list[Piece]) -> list[Piece]:
+    """The main piece plus the nearby pieces of the same (broken) digit."""
+    group = [main]
+    pending = [p for p in candidates if p is not main and p.area >= MIN_PIECE * main.area]
+    changed = True
+    while changed:
+        changed = False
+        box = _union(group)
+        size = max(box.w, box.h)
+        for piece in list(pending):
+            dx, dy = _gaps(box, piece)
+            stacked = dx == 0 and dy <= JOIN_GAP_STACKED * size
+            near = stacked or (dx <= JOIN_GAP_ACROSS * size and dy <= JOIN_GAP_ALONG * size)
+            if near and not _too_wide(_union([*group, piece]), main):
+                group.append(piece)
+                pending.remove(piece)
+                changed = True
+    return group
+
+
+def rivals(main: Piece, group: list[Piece], candidates: list[Piece]) -> list[Piece]:
+    """Marks outside the group with about as much ink and height as the digit itself."""
+    return [
+        p
+        for p in candidates
+        if p not in group and p.area >= RIVAL_SHARE * main.area and p.h >= 0.5 * main.h
+    ]
+
+
+def digit_region(ink: np.ndarray, off_page: np.ndarray | None = None) -> np.ndarray:
+    """The ink of the one digit on the page, cropped to it; everything else zeroed.
+
+    Args:
+        ink: Darkness in [0, 1] with printed lines removed.
+        off_page: Where the paper is not the page's (:func:`imaging.paper.off_page`), if known.
+
+    Raises:
+        BlankImage: no ink, or only specks and lines.
+        AmbiguousImage: two or more digit-sized marks.
+    """
+    mask = ink_mask(ink)
+    labels, found = pieces(mask)
+    shape = (ink.shape[0], ink.shape[1])
+    framed = np.bincount(labels[frame_region(mask, off_page)], minlength=len(found) + 1)
+    dots = grid_dots(found, shape)
+    candidates = [
+        p
+        for p in found
+        if p.label not in dots and not is_page_line(p, shape) and framed[p.label] < 0.5 * p.area
+    ]
+    if not candidates:
+        raise BlankImage("no digit found: only lines or specks on the page")
+    main = main_piece(candidates, shape)
+    group = group_digit(main, candidates)
+    box = _union(group)
+    if box.h < MIN_HEIGHT * min(shape) or main.area < 12:
+        raise BlankImage("no digit found: the marks are too small to be a digit")
+    if rivals(main, group, candidates):
+        raise AmbiguousImage("more than one digit or mark found: send one digit per image")
+    keep = np.isin(labels[box.y : box.bottom, box.x : box.right], [p.label for p in group])
+    return np.where(keep, ink[box.y : box.bottom, box.x : box.right], 0.0).astype(np.float32)
+
+
+def _union(group: list[Piece]) -> Piece:
+    x = min(p.x for p in group)
+    y = min(p.y for p in group)
+    right = max(p.right for p in group)
+    bottom = max(p.bottom for p in group)
+    return Piece(0, x, y, right - x, bottom - y, sum(p.area for p in group))
+
+
+def _gaps(a: Piece, b: Piece) -> tuple[int, int]:
+    """Horizontal and vertical gap between two boxes (0 where they overlap)."""
+    dx = max(0, max(a.x, b.x) - min(a.right, b.right))
+    dy = max(0, max(a.y, b.y) - min(a.bottom, b.bottom))
+    return dx, dy
+
+
+def _too_wide(box: Piece, main: Piece) -> bool:
+    """Joining would make a box much wider than tall: a second digit beside the first."""
+    return box.w > 1.4 * max(box.h, main.h) and box.w > 1.6 * main.w
