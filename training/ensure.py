@@ -6,8 +6,10 @@ Usage::
 
 Checks the model the service will load (``DIGITS_MODEL_NAME:DIGITS_MODEL_VERSION``, by default
 ``mnist_cnn:latest``). When it is missing, or is a quick smoke model, or missed the accuracy
-target, a default full training run stores a new version (which becomes ``latest``). Called by
-``make model``, hence before ``make serve`` and ``make test``.
+target, or was trained for another preprocessing version, the model shipped with the repository
+(``models/mnist_cnn.bentomodel``) is imported; only without one does a default full training
+run store a new version (which becomes ``latest``). Called by ``make model``, hence before
+``make serve`` and ``make test``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ from __future__ import annotations
 import logging
 import sys
 
+from imaging.pipeline import PREPROCESSING_VERSION
 from settings import Settings, load_settings
-from training.store import MIN_FULL_ACCURACY, StoredModel, find_model, list_models
+from training.store import (
+    ARCHIVE,
+    MIN_FULL_ACCURACY,
+    StoredModel,
+    find_model,
+    import_archive,
+    list_models,
+)
 
 log = logging.getLogger("training.ensure")
 
@@ -40,6 +50,11 @@ def why_not_servable(settings: Settings, model: StoredModel | None) -> str | Non
         return f"{wanted} is {describe(model)}, not a full model"
     if float(model.metadata.get("test_accuracy", 0.0)) < MIN_FULL_ACCURACY:
         return f"{wanted} is {describe(model)}, below the {MIN_FULL_ACCURACY:.1%} target"
+    if not model.fits_preprocessing:
+        trained_for = model.metadata.get("preprocessing_version", "?")
+        return (
+            f"{wanted} was trained for {trained_for}, the service applies {PREPROCESSING_VERSION}"
+        )
     return None
 
 
@@ -58,11 +73,19 @@ def ensure_model(settings: Settings) -> int:
     if settings.model_version != "latest":
         log.error("DIGITS_MODEL_VERSION pins a version; training would not change what is served")
         return 1
-    older = [m for m in list_models(settings.model_name) if m.is_full]
+    if ARCHIVE.exists() and settings.model_name == "mnist_cnn":
+        log.info("importing the model shipped with the repository: %s", ARCHIVE.name)
+        shipped = import_archive(ARCHIVE)
+        latest = find_model(settings.model_name, "latest")
+        if latest is not None and latest.tag == shipped.tag and shipped.is_servable:
+            log.info("model ready: %s", describe(shipped))
+            return 0
+        log.warning("the shipped model %s is not the servable latest; training", shipped.tag)
+    older = [m for m in list_models(settings.model_name) if m.is_servable]
     if older:
         hint = "set DIGITS_MODEL_VERSION to serve it instead"
-        log.info("an older full model exists (%s); %s", older[0].tag, hint)
-    log.info("training the default full model (about 6-8 minutes on 2 cores)")
+        log.info("an older servable model exists (%s); %s", older[0].tag, hint)
+    log.info("training the default full model (about 25 minutes on 2 cores)")
     from training.train import TrainConfig, train  # imports TensorFlow: only when training
 
     result = train(TrainConfig(), settings)

@@ -71,13 +71,13 @@ def plot_confusion(matrix: np.ndarray, path: Path) -> Path:
 
 
 def plot_curves(history: dict[str, list[float]], path: Path) -> Path:
-    """Loss and accuracy per epoch, training (augmented) against the test set."""
+    """Loss and accuracy per epoch, training (augmented) against the validation split."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
     epochs = range(1, len(history.get("loss", [])) + 1)
-    for key, label in (("loss", "training (augmented)"), ("val_loss", "test")):
+    for key, label in (("loss", "training (augmented)"), ("val_loss", "validation")):
         if key in history:
             loss_ax.plot(epochs, history[key], marker="o", label=label)
-    for key, label in (("accuracy", "training (augmented)"), ("val_accuracy", "test")):
+    for key, label in (("accuracy", "training (augmented)"), ("val_accuracy", "validation")):
         if key in history:
             acc_ax.plot(epochs, history[key], marker="o", label=label)
     loss_ax.set(title="Loss", xlabel="epoch", yscale="log")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import bentoml
+
+from imaging.pipeline import PREPROCESSING_VERSION
 
 if TYPE_CHECKING:
     import keras
@@ -14,6 +17,9 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.keras"  # the file name serving/classifier.py loads
 FULL_MODE = "full"
 MIN_FULL_ACCURACY = 0.994
+#: The trained model shipped with the repository (``bentoml models export``), imported by
+#: ``make model`` when the store lacks a servable one.
+ARCHIVE = Path(__file__).resolve().parents[1] / "models" / "mnist_cnn.bentomodel"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,16 @@ class StoredModel:
         """Trained by a default (non-quick) run and accurate enough to serve."""
         accuracy = float(self.metadata.get("test_accuracy", 0.0))
         return self.metadata.get("mode") == FULL_MODE and accuracy >= MIN_FULL_ACCURACY
+
+    @property
+    def fits_preprocessing(self) -> bool:
+        """Trained on the images the service's current preprocessing makes."""
+        return self.metadata.get("preprocessing_version") == PREPROCESSING_VERSION
+
+    @property
+    def is_servable(self) -> bool:
+        """Full, accurate, and trained for the current preprocessing."""
+        return self.is_full and self.fits_preprocessing
 
 
 def save_model(
@@ -73,3 +89,87 @@ def list_models(name: str) -> list[StoredModel]:
         return []
     found = sorted(found, key=lambda m: m.creation_time, reverse=True)
     return [StoredModel(str(m.tag), m.path, dict(m.info.metadata)) for m in found]
+
+
+def import_archive(path: Path = ARCHIVE) -> StoredModel:
+    """Import a ``bentoml models export`` archive into the store (a no-op if already there)."""
+    try:
+        imported = bentoml.models.import_model(str(path))
+    except bentoml.exceptions.BentoMLException as exc:
+        if "already exists" not in str(exc):
+            raise
+        imported = bentoml.models.get(_archive_tag(path))
+    return StoredModel(str(imported.tag), imported.path, dict(imported.info.metadata))
+
+
+def export_archive(tag: str, path: Path = ARCHIVE) -> Path:
+    """Write the model ``tag`` as an archive (what ``make model-archive`` ships)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    bentoml.models.export_model(tag, str(path))
+    return path
+
+
+def _archive_tag(path: Path) -> str:
+    """The tag recorded in an archive's model.yaml."""
+    import tarfile
+
+    import yaml
+
+    with tarfile.open(path) as archive:
+        member = archive.extractfile("model.yaml")
+        if member is None:
+            raise ValueError(f"{path} holds no model.yaml")
+        info = yaml.safe_load(member)
+    return f"{info['name']}:{info['version']}"
+
+
+def copy_baseline(store_home: Path, destination: Path, name: str = "mnist_cnn") -> Path:
+    """Copy the newest ``name`` of another BentoML store as a plain baseline folder.
+
+    The folder holds ``model.keras`` and ``metadata.json`` (that model's BentoML metadata): what
+    ``make evaluate`` needs to score the version-1 pipelines with the version-1 model, without
+    putting that model into the store the service serves from.
+    """
+    import json
+    import shutil
+
+    import yaml
+
+    versions = sorted(
+        (store_home / "models" / name).glob("*/model.yaml"), key=lambda p: p.stat().st_mtime
+    )
+    if not versions:
+        raise FileNotFoundError(f"no {name} model in {store_home}")
+    newest = versions[-1].parent
+    info = yaml.safe_load(versions[-1].read_text())
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(newest / MODEL_FILE, destination / MODEL_FILE)
+    document = {"tag": f"{info['name']}:{info['version']}", **info.get("metadata", {})}
+    (destination / "metadata.json").write_text(json.dumps(document, indent=2) + "\n")
+    return destination
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.store --export [TAG]`` or ``--baseline STORE DEST``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m training.store")
+    parser.add_argument("--export", nargs="?", const="mnist_cnn:latest", metavar="TAG")
+    parser.add_argument("--baseline", nargs=2, type=Path, metavar=("STORE", "DEST"))
+    args = parser.parse_args(argv)
+    if args.baseline:
+        print(copy_baseline(*args.baseline))
+        return 0
+    if not args.export:
+        parser.error("nothing to do: pass --export [TAG] or --baseline STORE DEST")
+    model = bentoml.models.get(args.export)
+    path = export_archive(str(model.tag))
+    print(f"{model.tag} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

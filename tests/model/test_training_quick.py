@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from imaging.normalize import PREPROCESSING_VERSION
+from imaging.pipeline import PREPROCESSING_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,6 +36,11 @@ METADATA_FIELDS = {
     "seed",
     "params",
     "blank_max_confidence",
+    "validation_accuracy",
+    "temperature",
+    "confidence_threshold",
+    "validation_images",
+    "realistic_train_images",
 }
 
 # Loads the newest model as serving/classifier.py does and prints what the test checks.

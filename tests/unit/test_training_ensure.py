@@ -9,11 +9,19 @@ from typing import Any
 
 import pytest
 
+from imaging.pipeline import PREPROCESSING_VERSION
 from settings import Settings
 from training import ensure
 from training.store import StoredModel
 
-FULL = {"mode": "full", "test_accuracy": 0.9951, "epochs": 12, "training_seconds": 300.0}
+FULL = {
+    "mode": "full",
+    "test_accuracy": 0.9951,
+    "epochs": 12,
+    "training_seconds": 300.0,
+    "preprocessing_version": PREPROCESSING_VERSION,
+}
+STALE = {**FULL, "preprocessing_version": "mnist-norm-1"}
 QUICK = {"mode": "quick", "test_accuracy": 0.93, "epochs": 1, "training_seconds": 20.0}
 WEAK = {**FULL, "test_accuracy": 0.991}
 
@@ -42,6 +50,7 @@ def training(monkeypatch: pytest.MonkeyPatch) -> FakeTraining:
     fake = FakeTraining(FULL)
     fake.install(monkeypatch)
     monkeypatch.setattr(ensure, "list_models", lambda name: [])
+    monkeypatch.setattr(ensure, "ARCHIVE", Path("/nonexistent/mnist_cnn.bentomodel"))
     return fake
 
 
@@ -58,7 +67,9 @@ def test_a_full_accurate_model_is_kept(
     assert training.calls == 0
 
 
-@pytest.mark.parametrize("metadata", [None, QUICK, WEAK], ids=["missing", "quick", "weak"])
+@pytest.mark.parametrize(
+    "metadata", [None, QUICK, WEAK, STALE], ids=["missing", "quick", "weak", "stale"]
+)
 def test_missing_quick_or_weak_latest_model_triggers_training(
     monkeypatch: pytest.MonkeyPatch, training: FakeTraining, metadata: dict[str, Any] | None
 ) -> None:
@@ -85,7 +96,12 @@ def test_training_that_misses_the_target_fails(
 
 @pytest.mark.parametrize(
     ("metadata", "reason"),
-    [(None, "no model"), (QUICK, "not a full model"), (WEAK, "below the 99.4% target")],
+    [
+        (None, "no model"),
+        (QUICK, "not a full model"),
+        (WEAK, "below the 99.4% target"),
+        (STALE, "trained for mnist-norm-1"),
+    ],
 )
 def test_the_reason_for_training_is_spelled_out(
     metadata: dict[str, Any] | None, reason: str
@@ -95,3 +111,24 @@ def test_the_reason_for_training_is_spelled_out(
     assert problem is not None
     assert reason in problem
     assert ensure.why_not_servable(Settings(), StoredModel("mnist_cnn:v", "/x", FULL)) is None
+
+
+def test_the_shipped_archive_is_imported_instead_of_training(
+    monkeypatch: pytest.MonkeyPatch, training: FakeTraining, tmp_path: Path
+) -> None:
+    archive = tmp_path / "mnist_cnn.bentomodel"
+    archive.write_bytes(b"archive")
+    shipped = StoredModel("mnist_cnn:shipped", "/x", FULL)
+    store: dict[str, StoredModel | None] = {"latest": None}
+
+    def fake_import(path: Path) -> StoredModel:
+        assert path == archive
+        store["latest"] = shipped
+        return shipped
+
+    monkeypatch.setattr(ensure, "ARCHIVE", archive)
+    monkeypatch.setattr(ensure, "import_archive", fake_import)
+    monkeypatch.setattr(ensure, "find_model", lambda name, version: store["latest"])
+    assert ensure.ensure_model(Settings()) == 0
+    assert training.calls == 0
+    assert store["latest"] is shipped
