@@ -55,16 +55,27 @@ class DigitService:
     model_ref = bentoml.models.BentoModel(f"{SETTINGS.model_name}:{SETTINGS.model_version}")
 
     def __init__(self) -> None:
-        from serving.classifier import Classifier
+        from serving.classifier import Classifier, sure_threshold
         from storage import open_store
 
         logging.getLogger("digits").setLevel(SETTINGS.log_level)
         self.settings = SETTINGS
+        metadata = bentoml.models.get(str(self.model_ref.tag)).info.metadata
         self.classifier = Classifier(
-            self.model_ref.path, str(self.model_ref.tag), SETTINGS.tf_threads
+            self.model_ref.path,
+            str(self.model_ref.tag),
+            SETTINGS.tf_threads,
+            temperature=float(metadata.get("temperature", 1.0)),
         )
+        self.sure_from = sure_threshold(SETTINGS, metadata)
         self.store = open_store(SETTINGS)
-        log.info("ready: model %s, store %s", self.classifier.tag, self.store.name)
+        log.info(
+            "ready: model %s (temperature %.3g, sure from %.3g), store %s",
+            self.classifier.tag,
+            self.classifier.temperature,
+            self.sure_from,
+            self.store.name,
+        )
 
     @bentoml.api(route="/predict")
     def predict(self, image: Path, ctx: bentoml.Context, preview: bool = False) -> Prediction:
@@ -125,8 +136,10 @@ class DigitService:
             except ImageRejected as exc:
                 where = f"{field}: " if len(files) > 1 else ""
                 return self._refuse(ctx, exc.status, where + exc.message)
+        decoded_at = time.perf_counter()
         probabilities = self.classifier.predict(np.stack([p.pixels for p in prepared]))
-        latency_ms = (time.perf_counter() - started) * 1000 / len(prepared)
+        predicted_at = time.perf_counter()
+        latency_ms = (predicted_at - started) * 1000 / len(prepared)
         records = [
             self._record_of(p, probs, latency_ms)
             for p, probs in zip(prepared, probabilities, strict=True)
@@ -139,6 +152,9 @@ class DigitService:
             return self._refuse(
                 ctx, 503, "recording is unavailable; nothing was recorded, retry later"
             )
+        ctx.response.headers["Server-Timing"] = server_timing(
+            started, decoded_at, predicted_at, time.perf_counter()
+        )
         return [self._prediction_of(r, preview) for r in records]
 
     def _record_of(
@@ -169,7 +185,7 @@ class DigitService:
             id=record.id,
             digit=record.digit,
             confidence=record.confidence,
-            sure=record.confidence >= self.settings.confidence_threshold,
+            sure=record.confidence >= self.sure_from,
             probabilities=list(record.probabilities),
             model=record.model,
             preprocessing=record.preprocessing,
@@ -181,6 +197,21 @@ class DigitService:
         metrics.REJECTED.labels(status=str(status)).inc()
         ctx.response.status_code = status
         return error_response(status, message, ctx.request.url.path)
+
+
+def server_timing(started: float, decoded: float, predicted: float, recorded: float) -> str:
+    """The ``Server-Timing`` header: the service's own milliseconds per stage and in total.
+
+    ``preprocess`` is reading, decoding and normalising the uploads, ``model`` the inference,
+    ``record`` the store's write; HTTP, multipart parsing and JSON are not included.
+    """
+    stages = {
+        "preprocess": decoded - started,
+        "model": predicted - decoded,
+        "record": recorded - predicted,
+        "total": recorded - started,
+    }
+    return ", ".join(f"{name};dur={1000 * seconds:.2f}" for name, seconds in stages.items())
 
 
 def _wants_preview(ctx: bentoml.Context, field_value: bool) -> bool:

@@ -27,8 +27,12 @@ class Settings(BaseModel):
         "mnist_cnn", description="Name of the model in the BentoML model store."
     )
     model_version: str = Field("latest", description="Version of that model the service serves.")
-    confidence_threshold: float = Field(
-        0.6, ge=0.0, le=1.0, description="Below this confidence an answer is flagged `sure: false`."
+    confidence_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Below this confidence an answer is flagged `sure: false` "
+        "(unset: the threshold calibrated with the model, from its metadata).",
     )
     tf_threads: int = Field(2, ge=1, description="TensorFlow intra-op threads per worker.")
     workers: int = Field(1, ge=1, description="BentoML worker processes (each loads the model).")
@@ -36,7 +40,9 @@ class Settings(BaseModel):
 
     # --- request limits --------------------------------------------------------------------
     max_upload_bytes: int = Field(
-        5 * 1024 * 1024, ge=1024, description="Largest accepted request body; larger gets 413."
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest accepted request body (phone photos are 3-12 MB); larger gets 413.",
     )
     max_image_pixels: int = Field(
         40_000_000, ge=784, description="Largest decoded image (width x height); larger gets 413."

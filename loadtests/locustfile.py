@@ -31,7 +31,7 @@ from loadtests.multipart import FilePart, encode_multipart
 log = logging.getLogger("loadtests")
 
 EXPECTED_REJECTIONS = frozenset({400, 413, 415, 422})
-DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 
 
 @dataclass

@@ -40,7 +40,7 @@ class LoadConfig:
     duration_s: int = 60
     corpus_size: int = 400
     corpus_seed: int = 7
-    max_upload_bytes: int = 5 * 1024 * 1024
+    max_upload_bytes: int = 16 * 1024 * 1024
     reads_may_503: bool = False
 
 

@@ -33,7 +33,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     env = {
         "DIGITS_STORE_URL": f"sqlite:///{db}",
         "DIGITS_SPOOL_DIR": str(workdir / "spool"),
-        "DIGITS_MAX_UPLOAD_BYTES": str(5 * 1024 * 1024),
+        "DIGITS_MAX_UPLOAD_BYTES": str(16 * 1024 * 1024),
     }
     with running_service(env, workdir) as url:
         yield Served(url, db, workdir)

@@ -167,3 +167,39 @@ def test_operational_endpoints(client: httpx.Client, digit_png: dict[int, bytes]
     spec = client.get("/docs.json").json()
     assert {"/predict", "/predict_batch", "/upload"} <= set(spec["paths"])
     assert "swagger" in client.get("/docs").text.lower()
+
+
+def test_a_12_megapixel_phone_photo_is_welcome(client: httpx.Client) -> None:
+    import numpy as np
+
+    from training import paper
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:16] = 255  # a "1"
+    photo = paper.render(digit, "phone_12mp", np.random.default_rng(3))
+    assert len(photo.data) > 1_000_000
+    response = client.post("/predict", files={"image": ("photo.jpg", photo.data, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    assert response.json()["digit"] == 1
+    stages = dict(part.split(";dur=") for part in response.headers["server-timing"].split(", "))
+    assert set(stages) == {"preprocess", "model", "record", "total"}
+    assert float(stages["total"]) >= float(stages["preprocess"]) > 0
+
+
+def test_two_digits_side_by_side_are_not_one_answer(
+    client: httpx.Client, digit_png: dict[int, bytes]
+) -> None:
+    import numpy as np
+
+    # Two digits with comparable ink (a thin "1" beside a "2" is the known gap: README).
+    one = np.asarray(Image.open(io.BytesIO(digit_png[3])))
+    two = np.asarray(Image.open(io.BytesIO(digit_png[2])))
+    pair = np.hstack([np.zeros((28, 10), np.uint8), one, np.zeros((28, 6), np.uint8), two])
+    buffer = io.BytesIO()
+    Image.fromarray(np.pad(pair, 10)).resize((320, 140)).save(buffer, "PNG")
+    response = _predict(client, buffer.getvalue())
+    if response.status_code == 200:
+        assert response.json()["sure"] is False
+    else:
+        assert response.status_code == 422
+        assert "more than one" in response.json()["error"]
