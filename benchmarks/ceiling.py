@@ -60,10 +60,9 @@ def _classifier(tf_threads: int) -> object:
 
 
 def _preprocess(data: bytes) -> np.ndarray:
-    from imaging.decode import decode_image
-    from imaging.normalize import normalize
+    from imaging.pipeline import preprocess_bytes
 
-    return normalize(decode_image(data, max_pixels=40_000_000).image).pixels
+    return preprocess_bytes(data, max_pixels=40_000_000).pixels
 
 
 def _worker(duration: float, corpus_size: int, start: object, results: mp.Queue) -> None:

@@ -81,9 +81,9 @@ from imaging.normalize import BlankImage, center_by_mass, fit_box, flatten_alpha
 from imaging.paper import ink_darkness, remove_printed_lines, to_luma
 from imaging.pipeline import (
     DRAFT_SIDE,
-    PIPELINES,
     PREPROCESSING_VERSION,
     dark_on_light,
+    preprocess_bytes,
     stretch,
     work_array,
 )
@@ -226,14 +226,13 @@ def naive_pixels(data: bytes) -> np.ndarray:
 
 
 def v1_pixels(data: bytes, content_type: str, max_pixels: int) -> np.ndarray:
-    """``decode_image`` (full size) + ``mnist-norm-1``."""
-    return PIPELINES[V1](decode_image(data, max_pixels, content_type).image).pixels
+    """``mnist-norm-1`` as the version-1 service ran it (full-size decoding)."""
+    return preprocess_bytes(data, max_pixels, content_type, V1).pixels
 
 
 def v2_pixels(data: bytes, content_type: str, max_pixels: int) -> np.ndarray:
-    """``decode_image`` (JPEG draft, as in the service) + ``mnist-norm-2``."""
-    decoded = decode_image(data, max_pixels, content_type, draft_side=DRAFT_SIDE)
-    return PIPELINES[V2](decoded.image).pixels
+    """``mnist-norm-2`` as the service runs it (JPEGs decoded at reduced size)."""
+    return preprocess_bytes(data, max_pixels, content_type, V2).pixels
 
 
 def attempt(pipeline: Callable[[], np.ndarray]) -> Prepared:

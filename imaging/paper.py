@@ -60,7 +60,7 @@ def paper_level(gray: np.ndarray, scale: float = PAPER_SCALE) -> np.ndarray:
     estimate.
     """
     side = _odd(scale * min(gray.shape))
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+    kernel = _rect((side, side))
     pad = side // 2 + 1
     smooth = extend_linearly(cv2.GaussianBlur(gray, (5, 5), 0), pad)
     closed = cv2.morphologyEx(smooth, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
@@ -107,8 +107,8 @@ def line_response(ink: np.ndarray, horizontal: bool) -> tuple[np.ndarray, np.nda
 
     Long: survives an opening with a line ``RULE_LENGTH`` of the image's width (horizontal) or
     ``COLUMN_LENGTH`` of its height (vertical: a digit's stem is vertical and may be long). Thin:
-    does not
-    survive an opening across it with ``LINE_THICKNESS`` (thicker runs are pen strokes). Not a
+    does not survive an opening across it with ``LINE_THICKNESS`` (thicker runs are pen
+    strokes). Not a
     stroke's edge: a line's thickness away there is paper on both sides (the line alone) or ink
     on both (a stroke crossing it); the flat top of a curved stroke or a long straight stem has
     ink on one side only and is left alone.
@@ -142,7 +142,9 @@ def line_response(ink: np.ndarray, horizontal: bool) -> tuple[np.ndarray, np.nda
     )
 
 
-def _neighbours(image: np.ndarray, distance: int, horizontal: bool) -> tuple[np.ndarray, ...]:
+def _neighbours(
+    image: np.ndarray, distance: int, horizontal: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """``image`` seen ``distance`` pixels to either side across the line (0 beyond the edge)."""
     before = np.zeros_like(image)
     after = np.zeros_like(image)
@@ -167,11 +169,11 @@ def page_tilt(ink: np.ndarray) -> float:
     small = cv2.resize(ink, (max(1, round(w * scale)), max(1, round(h * scale))))
     inked = (small > max(0.04, 0.15 * float(np.percentile(small, 99.5)))).astype(np.float32)
     centre = (small.shape[1] / 2, small.shape[0] / 2)
-    inside = cv2.warpAffine(np.ones_like(inked), _turn(centre, 0.0), inked.shape[::-1])
+    size = (inked.shape[1], inked.shape[0])
+    inside = np.ones_like(inked)
 
     def lined_rows(angle: float) -> float:
         turn = _turn(centre, angle)
-        size = (inked.shape[1], inked.shape[0])
         covered = cv2.warpAffine(inked, turn, size).sum(axis=1)
         width = cv2.warpAffine(inside, turn, size).sum(axis=1)
         coverage = np.where(width >= 0.8 * size[0], covered / np.maximum(width, 1.0), 0.0)
@@ -201,7 +203,7 @@ def remove_printed_lines(ink: np.ndarray) -> np.ndarray:
         lines = _lines(ink)
     else:
         h, w = ink.shape
-        turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        turn = _turn((w / 2, h / 2), angle)
         upright = _lines(cv2.warpAffine(ink, turn, (w, h)))
         lines = cv2.warpAffine(upright, cv2.invertAffineTransform(turn), (w, h))
     return np.clip(1.0 - (1.0 - ink) / np.maximum(1.0 - lines, 0.05), 0.0, 1.0)

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from imaging.decode import decode_image
 from imaging.normalize import VERSION as V1
 from imaging.normalize import (
     Normalized,
@@ -121,10 +122,35 @@ def normalize_v2(image: Image.Image) -> Normalized:
 
 
 PIPELINES: dict[str, Callable[[Image.Image], Normalized]] = {V1: normalize, V2: normalize_v2}
+#: How each version decodes: version 2 takes JPEGs at reduced size, version 1 in full.
+DRAFT_SIDES: dict[str, int | None] = {V1: None, V2: DRAFT_SIDE}
 
 
 def preprocess(image: Image.Image, version: str = PREPROCESSING_VERSION) -> Normalized:
     """Apply the pipeline ``version`` (``mnist-norm-1`` or ``mnist-norm-2``)."""
+    return PIPELINES[_known(version)](image)
+
+
+def preprocess_bytes(
+    data: bytes,
+    max_pixels: int,
+    declared_type: str | None = None,
+    version: str = PREPROCESSING_VERSION,
+) -> Normalized:
+    """Decode untrusted upload bytes the way ``version`` does, then preprocess them.
+
+    The one place that pairs decoding with a pipeline: the service, training renders, the
+    evaluation and the benchmarks all see exactly what the model sees in service.
+
+    Raises:
+        imaging.decode.ImageRejected: not an acceptable image (400, 413, 415).
+        BlankImage: no digit found (422 in the service).
+    """
+    draft = DRAFT_SIDES[_known(version)]
+    return preprocess(decode_image(data, max_pixels, declared_type, draft).image, version)
+
+
+def _known(version: str) -> str:
     if version not in PIPELINES:
         raise ValueError(f"unknown preprocessing version {version!r}")
-    return PIPELINES[version](image)
+    return version

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imaging.decode import ImageRejected, decode_image
+from imaging.decode import ImageRejected
 from imaging.normalize import BlankImage
-from imaging.pipeline import DRAFT_SIDE, PREPROCESSING_VERSION, preprocess
+from imaging.pipeline import PREPROCESSING_VERSION, preprocess_bytes
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 MAX_FILENAME = 120
@@ -52,9 +52,8 @@ def prepare(upload: Upload, max_pixels: int) -> PreparedImage:
         ImageRejected: the bytes are not an acceptable image (400/413/415), or hold no digit
             (422).
     """
-    decoded = decode_image(upload.data, max_pixels, upload.content_type, draft_side=DRAFT_SIDE)
     try:
-        normalized = preprocess(decoded.image)
+        normalized = preprocess_bytes(upload.data, max_pixels, upload.content_type)
     except BlankImage as exc:
         raise ImageRejected(422, str(exc)) from exc
     digest = hashlib.sha256(upload.data).hexdigest()

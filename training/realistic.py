@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imaging.decode import ImageRejected, decode_image
+from imaging.decode import ImageRejected
 from imaging.normalize import BlankImage
-from imaging.pipeline import DRAFT_SIDE, PREPROCESSING_VERSION, preprocess
+from imaging.pipeline import PREPROCESSING_VERSION, preprocess_bytes
 from training import paper
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,10 @@ def source_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def preprocess_bytes(data: bytes, content_type: str) -> np.ndarray | None:
+def served_pixels(data: bytes, content_type: str) -> np.ndarray | None:
     """What the service's model would see for these bytes, or None if the service refuses them."""
     try:
-        decoded = decode_image(data, MAX_PIXELS, content_type, draft_side=DRAFT_SIDE)
-        return preprocess(decoded.image).pixels
+        return preprocess_bytes(data, MAX_PIXELS, content_type).pixels
     except (ImageRejected, BlankImage):
         return None
 
@@ -75,7 +74,7 @@ def _render_chunk(job: tuple[np.ndarray, np.ndarray, list[str], int]) -> Realist
     images, kept, where = [], [], []
     for digit, label, condition in zip(digits, labels, conditions, strict=True):
         rendered = paper.render(None if label < 0 else digit, condition, rng)
-        pixels = preprocess_bytes(rendered.data, rendered.content_type)
+        pixels = served_pixels(rendered.data, rendered.content_type)
         if pixels is not None:
             images.append(pixels)
             kept.append(label)

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imaging.decode import decode_image
 from imaging.normalize import BlankImage
-from imaging.pipeline import DRAFT_SIDE, preprocess
+from imaging.pipeline import preprocess_bytes
 from serving.classifier import Classifier
 from tests.support.drawing import draw_digit
 from training import paper
@@ -36,9 +35,8 @@ def sample(mnist_test: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.nd
 
 def _answer(classifier: Classifier, data: bytes) -> int:
     """The digit the service would answer, -1 where it refuses (422: counts as a change)."""
-    image = decode_image(data, MAX_PIXELS, draft_side=DRAFT_SIDE).image
     try:
-        pixels = preprocess(image).pixels
+        pixels = preprocess_bytes(data, MAX_PIXELS).pixels
     except BlankImage:
         return -1
     return int(classifier.predict(pixels[None]).argmax())
