@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from imaging.pipeline import V1, V2  # the names the service records
+
 NAIVE = "naive"
-V1 = "mnist-norm-1"
-V2 = "mnist-norm-2"
 #: The pipelines compared, in table and chart order.
 PIPELINES = (NAIVE, V1, V2)
 #: The pipeline the service applies: the one the targets are for.
@@ -42,7 +42,7 @@ MISSED = " ✗"
 #: How ``table.md`` names the stages whose key is terse.
 STAGE_LABELS = {
     "rest": "rest (stretch, thicken_strokes, fit_box, center_by_mass)",
-    "full": "**full: decode_image + mnist-norm-2**",
+    "full": f"**full: decode_image + {V2}**",
 }
 NONE = "–"
 

@@ -43,6 +43,11 @@ TILT_GAIN = 1.2
 ALONG_SHRINK = 4
 #: Thickest printed line: this share of the shorter side plus two pixels.
 LINE_THICKNESS = 0.035
+#: A line running alone with at least this darkness is cleared entirely.
+LINE_FOUND = 0.03
+#: ... where it is at most this many times as dark as the line found there (a printed line's
+#: darkness varies along it; a stroke drawn along it is much darker).
+LINE_RESIDUE = 2.5
 
 
 def to_luma(rgb: np.ndarray) -> np.ndarray:
@@ -174,10 +179,13 @@ def page_tilt(ink: np.ndarray) -> float:
 
     def lined_rows(angle: float) -> float:
         turn = _turn(centre, angle)
-        covered = cv2.warpAffine(inked, turn, size).sum(axis=1)
-        width = cv2.warpAffine(inside, turn, size).sum(axis=1)
-        coverage = np.where(width >= 0.8 * size[0], covered / np.maximum(width, 1.0), 0.0)
-        return float(np.clip(coverage - TILT_COVERAGE, 0.0, None).sum())
+        covered = cv2.warpAffine(inked, turn, size)
+        within = cv2.warpAffine(inside, turn, size)
+        # Rows (ruled lines) and columns (a margin, a grid) both tell the page's tilt: a
+        # notebook photographed with faint rules still has a strong margin line.
+        return _lined(covered.sum(axis=1), within.sum(axis=1), size[0]) + _lined(
+            covered.sum(axis=0), within.sum(axis=0), size[1]
+        )
 
     # Whole degrees first, then the half degrees either side of the best.
     scores = {float(a): lined_rows(float(a)) for a in TILT_ANGLES}
@@ -186,6 +194,12 @@ def page_tilt(ink: np.ndarray) -> float:
         scores[angle] = lined_rows(angle)
     best = max(scores, key=lambda a: scores[a])
     return best if scores[best] > TILT_GAIN * scores[0.0] + 1e-6 else 0.0
+
+
+def _lined(covered: np.ndarray, width: np.ndarray, full: int) -> float:
+    """How much the rows (or columns) inked across most of their length exceed the threshold."""
+    coverage = np.where(width >= 0.8 * full, covered / np.maximum(width, 1.0), 0.0)
+    return float(np.clip(coverage - TILT_COVERAGE, 0.0, None).sum())
 
 
 def _turn(centre: tuple[float, float], angle: float) -> np.ndarray:
@@ -197,27 +211,39 @@ def remove_printed_lines(ink: np.ndarray) -> np.ndarray:
 
     Ink darkens multiplicatively (a stroke over a rule lets through the product of both), so
     the lines are divided out: where a stroke crosses a rule it keeps exactly its own darkness.
+    Where a line runs alone it is cleared outright: the opening that finds it measures its
+    faintest stretch, and the darker rest (vignetting, JPEG, a line closer to the lens) would
+    otherwise survive as short dashes that glue themselves to a digit nearby. A pixel much
+    darker than the line is a stroke lying along it and only loses the line's darkness.
     """
     angle = page_tilt(ink)
     if angle == 0.0:
-        lines = _lines(ink)
+        lines, alone = _lines(ink)
     else:
         h, w = ink.shape
         turn = _turn((w / 2, h / 2), angle)
+        back = cv2.invertAffineTransform(turn)
         upright = _lines(cv2.warpAffine(ink, turn, (w, h)))
-        lines = cv2.warpAffine(upright, cv2.invertAffineTransform(turn), (w, h))
-    return np.clip(1.0 - (1.0 - ink) / np.maximum(1.0 - lines, 0.05), 0.0, 1.0)
+        lines, alone = (cv2.warpAffine(part, back, (w, h)) for part in upright)
+    cleaned = np.clip(1.0 - (1.0 - ink) / np.maximum(1.0 - lines, 0.05), 0.0, 1.0)
+    # ... unless the pixel is far darker than the line: a pen stroke lying along the rule.
+    residue = (alone > LINE_FOUND) & (ink < LINE_RESIDUE * alone)
+    return np.where(residue, 0.0, cleaned).astype(np.float32)
 
 
-def _lines(ink: np.ndarray) -> np.ndarray:
-    """The printed lines' darkness, both directions combined (where grid lines cross, both)."""
+def _lines(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The printed lines' darkness (both directions combined: where grid lines cross, both),
+    and the darkness of the lines where they run alone."""
     passed = np.ones_like(ink)
+    alone_any = np.zeros_like(ink)
     for horizontal, widen in ((True, (1, 3)), (False, (3, 1))):
         alone, crossed = line_response(ink, horizontal)
         # A line alone is widened by a pixel (anti-aliasing and JPEG smear it over its
         # neighbours); under a crossing stroke only the line itself is taken away.
-        passed *= 1.0 - np.clip(cv2.dilate(alone, _rect(widen)) + crossed, 0.0, 1.0)
-    return 1.0 - passed
+        alone = cv2.dilate(alone, _rect(widen))
+        passed *= 1.0 - np.clip(alone + crossed, 0.0, 1.0)
+        alone_any = np.maximum(alone_any, alone)
+    return 1.0 - passed, alone_any
 
 
 def _rect(size: tuple[int, int]) -> np.ndarray:

@@ -38,7 +38,9 @@ from imaging.normalize import (
 from imaging.paper import ink_darkness, off_page, paper_level, remove_printed_lines, to_luma
 from imaging.strokes import digit_region
 
-V2 = "mnist-norm-2"
+#: Version 2, revision 1: tilt also judged from margins and grid columns, printed lines cleared
+#: where they run alone, a sheet's rim, margins fading out and vignetted corners dropped.
+V2 = "mnist-norm-2.1"
 #: The version the service applies (and the served model was trained on).
 PREPROCESSING_VERSION = V2
 

@@ -42,6 +42,11 @@ DOT_SPREAD = 2.5
 #: and the share of the frame a mark must run along to be taken for one.
 FRAME_BAND = 0.12
 FRAME_SPAN = 0.15
+#: Half-width of the band around the page's own edge (where the paper gives way to a desk or a
+#: deep shadow; share of the shorter side), and the share of a slim mark lying in it that makes
+#: it the sheet's edge or a shadow's rim rather than writing.
+RIM_BAND = 0.02
+RIM_SHARE = 0.7
 
 
 class AmbiguousImage(BlankImage):
@@ -117,9 +122,10 @@ def grid_dots(found: list[Piece], shape: tuple[int, int]) -> set[int]:
 def is_page_line(piece: Piece, shape: tuple[int, int]) -> bool:
     """A line of the page rather than the writing: a page edge, a shadow's rim, a tilted rule.
 
-    Such marks are slim and run across or along the frame: thin and touching two borders,
-    slim and nearly as long as the frame's diagonal, or slim and crossing the frame or running
-    along half a side of it. (A desk around the sheet is :func:`frame_region`'s.)
+    Such marks are slim and run across or along the frame: thin and touching two borders (or
+    one, reaching three quarters across the frame), slim and nearly as long as the frame's
+    diagonal, or slim and crossing the frame or running along half a side of it. (A desk
+    around the sheet is :func:`frame_region`'s.)
     """
     h, w = shape
     length = float(np.hypot(piece.w, piece.h))
@@ -132,15 +138,19 @@ def is_page_line(piece: Piece, shape: tuple[int, int]) -> bool:
     along = ((top or bottom) and piece.w >= 0.5 * w) or ((left or right) and piece.h >= 0.5 * h)
     crossing = (top and bottom) or (left and right)
     long_line = length >= 0.8 * float(np.hypot(h, w))
-    return (thin and borders >= 2) or (slim and (long_line or along or crossing))
+    # A margin or a sheet's edge that leaves the frame on one side and fades out (or is cut
+    # by a shadow) before the other.
+    reaching = borders >= 1 and (piece.h >= 0.75 * h or piece.w >= 0.75 * w)
+    return (thin and (borders >= 2 or reaching)) or (slim and (long_line or along or crossing))
 
 
 def frame_region(mask: np.ndarray, off_page: np.ndarray | None = None) -> np.ndarray:
     """Where the desk or the sheet's edge shows around a photographed page (boolean mask).
 
-    Desk texture and edges are ink-like marks that touch the frame, run along a good part of
-    it, lie almost entirely in a band next to it and (when ``off_page`` is given) where the
-    paper is far darker than the page's; a close merges their speckle into one region. A ruled
+    Desk texture, edges and vignetted corners are ink-like marks that touch the frame and lie
+    almost entirely in a band next to it, and either run along a good part of the frame or
+    (when ``off_page`` is given) lie where the paper is far darker than the page's; a close
+    merges their speckle into one region. A ruled
     line crossing the page touches the frame too, but lies mostly inside; a digit near the edge
     sits on ordinary paper.
     """
@@ -159,12 +169,34 @@ def frame_region(mask: np.ndarray, off_page: np.ndarray | None = None) -> np.nda
     span = (stats[:, cv2.CC_STAT_WIDTH] >= FRAME_SPAN * w) | (
         stats[:, cv2.CC_STAT_HEIGHT] >= FRAME_SPAN * h
     )
-    frame = touching & span & (in_band >= 0.6 * np.maximum(total, 1))
-    if off_page is not None:
+    frame = touching & (in_band >= 0.6 * np.maximum(total, 1))
+    if off_page is None:
+        frame &= span
+    else:
+        # Where the paper is known to be dark, a short mark will do: a vignetted corner.
         dark = np.bincount(labels[off_page], minlength=count)
         frame &= dark >= 0.5 * np.maximum(total, 1)
     frame[0] = False
     return frame[labels]
+
+
+def page_rim(off_page: np.ndarray) -> np.ndarray:
+    """The band along the boundary between the page and what is off it (boolean).
+
+    A sheet's edge, its shadow on the desk and a shadow's rim lie right on that boundary,
+    wherever it runs through the frame; writing lies on the page, at most crossing it.
+    """
+    side = max(3, 2 * round(RIM_BAND * min(off_page.shape)) + 1)
+    kernel = np.ones((side, side), np.uint8)
+    off = off_page.astype(np.uint8)
+    return cv2.dilate(off, kernel).astype(bool) & ~cv2.erode(off, kernel).astype(bool)
+
+
+def on_rim(piece: Piece, rim_pixels: int, shape: tuple[int, int]) -> bool:
+    """A slim mark lying almost entirely in the page's rim (see :func:`page_rim`)."""
+    length = float(np.hypot(piece.w, piece.h))
+    slim = piece.area / max(length, 1.0) <= 0.04 * min(shape) + 2
+    return slim and rim_pixels >= RIM_SHARE * piece.area
 
 
 def main_piece(candidates: list[Piece], shape: tuple[int, int]) -> Piece:
@@ -223,11 +255,17 @@ def digit_region(ink: np.ndarray, off_page: np.ndarray | None = None) -> np.ndar
     labels, found = pieces(mask)
     shape = (ink.shape[0], ink.shape[1])
     framed = np.bincount(labels[frame_region(mask, off_page)], minlength=len(found) + 1)
+    rim = np.zeros_like(framed)
+    if off_page is not None:
+        rim = np.bincount(labels[page_rim(off_page) & (mask > 0)], minlength=len(found) + 1)
     dots = grid_dots(found, shape)
     candidates = [
         p
         for p in found
-        if p.label not in dots and not is_page_line(p, shape) and framed[p.label] < 0.5 * p.area
+        if p.label not in dots
+        and not is_page_line(p, shape)
+        and framed[p.label] < 0.5 * p.area
+        and not on_rim(p, int(rim[p.label]), shape)
     ]
     if not candidates:
         raise BlankImage("no digit found: only lines or specks on the page")
