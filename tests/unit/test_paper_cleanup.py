@@ -129,3 +129,27 @@ def test_the_long_stem_of_a_digit_is_not_a_margin_line() -> None:
     page[55:60, 40:85] = 0.2
     cleaned = remove_printed_lines(ink_darkness(page))
     assert float(cleaned[30:95, 80:85].mean()) > 0.6
+
+
+def test_a_tilted_margin_alone_gives_the_pages_tilt() -> None:
+    ys, xs = np.mgrid[:240, :320]
+    page = _page()
+    page[np.abs(xs - 60 - ys * np.tan(np.radians(3))) < 1.2] *= 0.5  # a margin, no rules
+    ink = ink_darkness(page)
+    assert abs(page_tilt(ink)) == pytest.approx(3.0, abs=0.6)
+    assert float(np.percentile(remove_printed_lines(ink), 99.9)) < 0.1
+
+
+def test_a_rule_darker_at_one_end_leaves_no_dash() -> None:
+    page = _page()
+    page[120, :] *= 0.8
+    page[120, :40] *= 0.85  # nearer the lens, or less faded: 1.6 times as dark there
+    cleaned = remove_printed_lines(ink_darkness(page))
+    assert float(cleaned[118:123, :40].max()) < 0.05
+
+
+def test_a_pen_stroke_lying_along_a_rule_is_much_darker_and_stays() -> None:
+    page = _rules(_page(), spacing=60, darkness=0.15)
+    page[89:92, 100:200] = 0.05  # a thin dark bar exactly on the rule at row 90
+    cleaned = remove_printed_lines(ink_darkness(page))
+    assert float(cleaned[90, 110:190].mean()) > 0.6

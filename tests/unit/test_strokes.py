@@ -14,6 +14,8 @@ from imaging.strokes import (
     ink_mask,
     is_page_line,
     main_piece,
+    on_rim,
+    page_rim,
     pieces,
 )
 
@@ -160,3 +162,51 @@ def test_grid_dots_next_to_a_small_digit_do_not_join_it() -> None:
             _stroke(ink, y, x, 3, 3, value=0.6)
     region = digit_region(ink)
     assert region.shape == (30, 4)
+
+
+def test_a_margin_that_fades_out_before_the_far_edge_is_a_page_line() -> None:
+    margin = Piece(1, 40, 0, 3, 160, 480)  # from the top, 80% of the height, then gone
+    stem = Piece(2, 140, 0, 6, 90, 540)  # a "1" touching the top: too short
+    assert is_page_line(margin, SHAPE)
+    assert not is_page_line(stem, SHAPE)
+
+
+def test_the_page_rim_is_the_band_along_the_page_boundary() -> None:
+    off = np.zeros(SHAPE, bool)
+    off[:, 250:] = True  # the desk right of the sheet
+    rim = page_rim(off)
+    assert rim[100, 249]
+    assert rim[100, 252]
+    assert not rim[100, 200]
+    assert not rim[100, 290]
+
+
+def test_slim_marks_on_the_rim_are_the_sheets_edge_and_a_digit_there_is_not() -> None:
+    edge = Piece(1, 248, 20, 4, 150, 600)
+    digit = Piece(2, 230, 60, 40, 70, 1200)
+    assert on_rim(edge, rim_pixels=560, shape=SHAPE)
+    assert not on_rim(digit, rim_pixels=300, shape=SHAPE)  # crossed by the boundary, mostly off it
+    assert not on_rim(edge, rim_pixels=100, shape=SHAPE)  # a slim mark away from the rim
+
+
+def test_the_sheets_edge_beside_a_digit_is_not_a_second_digit() -> None:
+    ink = _ink()
+    _stroke(ink, 60, 120, 80, 10)  # the digit, a "1"
+    _stroke(ink, 10, 250, 150, 3)  # the sheet's edge: as tall, slim, where the desk begins
+    off = np.zeros(SHAPE, bool)
+    off[:, 252:] = True
+    with pytest.raises(AmbiguousImage):
+        digit_region(ink)
+    region = digit_region(ink, off)
+    assert region.shape == (80, 10)
+
+
+def test_a_vignetted_corner_is_frame_not_a_second_digit() -> None:
+    mask = np.zeros(SHAPE, np.uint8)
+    mask[160:, :40] = 1  # a dark corner, short along the frame
+    mask[60:140, 140:150] = 1
+    off = np.zeros(SHAPE, bool)
+    off[150:, :50] = True
+    frame = frame_region(mask, off)
+    assert frame[190, 10]
+    assert not frame[100, 145]
