@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.support import hostile
 from tests.support.drawing import draw_digit
@@ -75,3 +76,20 @@ def test_a_long_filename_is_fine_on_the_other_upload_routes(
     path = "/upload" if field == "image01" else "/predict_batch"
     response = client.post(path, files={field: ("d" * 400 + ".png", seven_png, "image/png")})
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("exif", hostile.CORRUPT_EXIF.values(), ids=hostile.CORRUPT_EXIF.keys())
+def test_a_jpeg_with_corrupt_exif_is_read_as_stored(client: httpx.Client, exif: bytes) -> None:
+    jpeg = hostile.encode(draw_digit(7).convert("RGB"), "JPEG", exif=exif)
+    response = client.post("/predict", files={"image": ("seven.jpg", jpeg, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    assert response.json()["digit"] == 7  # EXIF orientation 6 ignored: not turned sideways
+
+
+def test_a_jpeg_with_sound_exif_is_still_turned_upright(client: httpx.Client) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored turned 90 degrees clockwise: shown turned back
+    stored = draw_digit(7).convert("RGB").rotate(-90)
+    jpeg = hostile.encode(stored, "JPEG", exif=exif.tobytes())
+    response = client.post("/predict", files={"image": ("seven.jpg", jpeg, "image/jpeg")})
+    assert response.json()["digit"] == 7
