@@ -42,7 +42,7 @@ async def parse_multipart(_serde: Any, request: Request, cls: Any) -> Any:
 
     Raises:
         InvalidArgument: malformed body, unknown field, text where a file belongs or a file
-            where text belongs (all 400).
+            where text belongs, JSON nested too deeply (all 400).
     """
     try:
         form = await request.form()
@@ -84,12 +84,19 @@ def _declared_of(part: UploadFile) -> tuple[str | None, str | None]:
 
 
 def _text_value(key: str, value: Any) -> Any:
+    """A text field's value: its JSON reading if it is JSON, else the text itself.
+
+    Raises:
+        InvalidArgument: a file where text belongs, or JSON nested too deeply to read (400).
+    """
     if isinstance(value, UploadFile):
         raise InvalidArgument(f"field {key} must be text, not a file")
     try:
         return json.loads(value)
     except ValueError:
         return value
+    except RecursionError as exc:
+        raise InvalidArgument(f"field {key}: JSON nested too deeply") from exc
 
 
 def _is_list(annotation: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -14,6 +15,8 @@ from tests.support.drawing import draw_digit
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BOUNDARY = b"no500boundary"
+DEEP_JSON = "[" * 3000 + "]" * 3000
+MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +96,31 @@ def test_a_jpeg_with_sound_exif_is_still_turned_upright(client: httpx.Client) ->
     jpeg = hostile.encode(stored, "JPEG", exif=exif.tobytes())
     response = client.post("/predict", files={"image": ("seven.jpg", jpeg, "image/jpeg")})
     assert response.json()["digit"] == 7
+
+
+def test_deeply_nested_json_in_the_preview_field_is_400(
+    client: httpx.Client, seven_png: bytes
+) -> None:
+    files = {"image": ("seven.png", seven_png, "image/png")}
+    response = client.post("/predict", files=files, data={"preview": DEEP_JSON})
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]
+
+
+def test_deeply_nested_json_as_feedback_is_400(client: httpx.Client) -> None:
+    response = client.post(f"/predictions/{uuid.uuid4()}/feedback", content=DEEP_JSON)
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]
+
+
+def test_deeply_nested_label_in_feedback_is_400(client: httpx.Client) -> None:
+    body = '{"label": ' + DEEP_JSON + "}"
+    response = client.post(f"/predictions/{uuid.uuid4()}/feedback", content=body)
+    assert response.status_code == 400
+
+
+def test_a_feedback_body_of_megabytes_is_413(client: httpx.Client) -> None:
+    body = b'{"label": 7, "pad": "' + b"x" * MIB + b'"}'
+    response = client.post(f"/predictions/{uuid.uuid4()}/feedback", content=body)
+    assert response.status_code == 413
+    assert response.json()["error"]
