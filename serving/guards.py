@@ -19,7 +19,7 @@ from bentoml.exceptions import InvalidArgument
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.errors import error_response
@@ -41,11 +41,13 @@ async def parse_multipart(_serde: Any, request: Request, cls: Any) -> Any:
     """Validate a multipart request against the API's input model.
 
     Raises:
-        InvalidArgument: malformed body, unknown field, text where a file belongs or a file
-            where text belongs, JSON nested too deeply (all 400).
+        InvalidArgument: malformed or incomplete body, unknown field, text where a file belongs
+            or a file where text belongs, JSON nested too deeply (all 400).
     """
     try:
         form = await request.form()
+    except ClientDisconnect as exc:
+        raise InvalidArgument("the client went away before the body was complete") from exc
     except (MultiPartException, HTTPException) as exc:
         detail = getattr(exc, "detail", None) or getattr(exc, "message", str(exc))
         raise InvalidArgument(f"malformed multipart body: {detail}") from exc

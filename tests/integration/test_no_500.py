@@ -17,6 +17,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BOUNDARY = b"no500boundary"
 DEEP_JSON = "[" * 3000 + "]" * 3000
 MIB = 1024 * 1024
+#: The served fixture's DIGITS_MAX_UPLOAD_BYTES is 16 MiB; these bodies stream 17 MiB.
+OVER_LIMIT_MIB = 17
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +126,47 @@ def test_a_feedback_body_of_megabytes_is_413(client: httpx.Client) -> None:
     response = client.post(f"/predictions/{uuid.uuid4()}/feedback", content=body)
     assert response.status_code == 413
     assert response.json()["error"]
+
+
+def chunked_upload(field: str) -> Iterator[bytes]:
+    """A multipart body of ``OVER_LIMIT_MIB`` MiB, streamed without a Content-Length."""
+    head, tail = multipart(field, b"big.png", b"@", b"image/png").split(b"@")
+    yield head
+    for _ in range(OVER_LIMIT_MIB):
+        yield b"\x00" * MIB
+    yield tail
+
+
+@pytest.mark.parametrize(("path", "field"), [("/predict", "image"), ("/predict_batch", "images")])
+def test_a_chunked_body_over_the_limit_is_413_json(
+    client: httpx.Client, path: str, field: str
+) -> None:
+    response = post_raw(client, path, chunked_upload(field))
+    assert response.status_code == 413
+    assert "too large" in response.json()["error"]
+    assert response.headers["connection"] == "close"
+
+
+def test_a_chunked_body_over_the_limit_on_upload_is_413_failed_text(client: httpx.Client) -> None:
+    response = post_raw(client, "/upload", chunked_upload("image01"))
+    assert response.status_code == 413
+    assert response.text.startswith("failed")
+
+
+def test_a_chunked_body_within_the_limit_is_served(client: httpx.Client, seven_png: bytes) -> None:
+    body = multipart("image", b"seven.png", seven_png, b"image/png")
+    response = post_raw(client, "/predict", iter([body[:100], body[100:]]))
+    assert response.status_code == 200, response.text
+    assert response.json()["digit"] == 7
+
+
+def test_the_server_is_healthy_after_all_of_it(
+    client: httpx.Client, seven_png: bytes, served: object
+) -> None:
+    for path, field in [("/predict", "image"), ("/upload", "image01")]:
+        post_raw(client, path, chunked_upload(field))
+    assert client.get("/readyz").status_code == 200
+    response = client.post("/predict", files={"image": ("seven.png", seven_png, "image/png")})
+    assert response.json()["digit"] == 7
+    log = (served.workdir / "server.log").read_text()  # type: ignore[attr-defined]
+    assert "status=500" not in log
