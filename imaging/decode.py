@@ -3,6 +3,9 @@
 Everything a client can send ends here as either a loaded image or an :class:`ImageRejected`
 carrying the HTTP status the client should get (400, 413, 415). Nothing in this module raises
 anything else for bad bytes.
+
+Corrupt EXIF metadata is not a reason to refuse an image whose pixels decode: the image is then
+used as stored, without the EXIF orientation (see :func:`upright`).
 """
 
 from __future__ import annotations
@@ -87,8 +90,21 @@ def decode_image(
     if draft_side is not None and fmt == "JPEG":
         _draft(image, draft_side)
     _load(image)
-    upright = ImageOps.exif_transpose(image) or image
-    return DecodedImage(upright, fmt, upright.width, upright.height)
+    shown = upright(image)
+    return DecodedImage(shown, fmt, shown.width, shown.height)
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """The loaded image turned as its EXIF orientation says, or as stored if EXIF is corrupt.
+
+    Pillow raises assorted exceptions on malformed metadata (``struct.error`` and ``TypeError``
+    when it rewrites a mistyped tag, and others); any of them means "no usable orientation",
+    never a refusal.
+    """
+    try:
+        return ImageOps.exif_transpose(image) or image
+    except Exception:  # corrupt metadata of any kind: use the pixels as stored
+        return image
 
 
 def _open(data: bytes, declared_type: str | None) -> Image.Image:

@@ -66,10 +66,11 @@ def paper_level(gray: np.ndarray, scale: float = PAPER_SCALE) -> np.ndarray:
     """
     side = _odd(scale * min(gray.shape))
     kernel = _rect((side, side))
-    pad = side // 2 + 1
+    pad = min(side // 2 + 1, min(gray.shape) - 1)  # extend_linearly's own cap, for 1-2 px sides
     smooth = extend_linearly(cv2.GaussianBlur(gray, (5, 5), 0), pad)
     closed = cv2.morphologyEx(smooth, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
-    return closed[pad:-pad, pad:-pad]
+    height, width = gray.shape
+    return closed[pad : pad + height, pad : pad + width]
 
 
 def extend_linearly(image: np.ndarray, pad: int) -> np.ndarray:

@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 #: Routes of the original student API, whose clients read a plain-text body.
 LEGACY_PATHS = frozenset({"/upload"})
 MAX_ERROR_BODY = 64 * 1024
+#: Headers of an error response that survive its reshaping (``Connection: close`` of a 413).
+KEPT_HEADERS = ("connection", "allow", "retry-after")
 
 
 def error_response(status: int, message: str, path: str = "") -> Response:
@@ -78,6 +80,14 @@ class ErrorShapeMiddleware:
 def _reshape(start: Message, body: bytes, path: str) -> Response:
     status = start["status"]
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start["headers"]}
+    response = _shaped(status, headers, body, path)
+    for name in KEPT_HEADERS:
+        if name in headers:
+            response.headers[name] = headers[name]
+    return response
+
+
+def _shaped(status: int, headers: dict[str, str], body: bytes, path: str) -> Response:
     if path in LEGACY_PATHS and body.startswith(b"failed"):
         return Response(body, status_code=status, media_type="text/plain")
     if path not in LEGACY_PATHS and headers.get("content-type", "").startswith("application/json"):
@@ -87,8 +97,4 @@ def _reshape(start: Message, body: bytes, path: str) -> Response:
             data = None
         if isinstance(data, dict) and "error" in data:
             return Response(body, status_code=status, media_type="application/json")
-    response = error_response(status, error_message(body), path)
-    for name in ("connection", "allow", "retry-after"):
-        if name in headers:
-            response.headers[name] = headers[name]
-    return response
+    return error_response(status, error_message(body), path)

@@ -4,6 +4,10 @@ BentoML's own multipart parser answers 500 to a file sent under a field name it 
 downloads a URL given as text where a file is expected (an SSRF hole for a public service), and
 forgets the filename and content type the client declared. This replacement refuses all of that
 with a 400 and keeps what was declared in ``request.state.uploads``.
+
+BentoML also spools each file to a temp file named with the client's filename as suffix, so a
+250-character or NUL-bearing name made ``open`` fail (500). The filename is only metadata: it is
+kept (cut to :data:`MAX_DECLARED_FILENAME` bytes) and hidden from BentoML.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ from bentoml.exceptions import InvalidArgument
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.errors import error_response
 
 #: request.state attribute: {field: [(filename, content_type), ...]}
 DECLARED = "uploads"
+#: Longest declared filename kept, in UTF-8 bytes (a common file-system limit).
+MAX_DECLARED_FILENAME = 255
 
 
 def install_strict_multipart() -> None:
@@ -35,11 +41,13 @@ async def parse_multipart(_serde: Any, request: Request, cls: Any) -> Any:
     """Validate a multipart request against the API's input model.
 
     Raises:
-        InvalidArgument: malformed body, unknown field, text where a file belongs or a file
-            where text belongs (all 400).
+        InvalidArgument: malformed or incomplete body, unknown field, text where a file belongs
+            or a file where text belongs, JSON nested too deeply (all 400).
     """
     try:
         form = await request.form()
+    except ClientDisconnect as exc:
+        raise InvalidArgument("the client went away before the body was complete") from exc
     except (MultiPartException, HTTPException) as exc:
         detail = getattr(exc, "detail", None) or getattr(exc, "message", str(exc))
         raise InvalidArgument(f"malformed multipart body: {detail}") from exc
@@ -56,7 +64,7 @@ async def parse_multipart(_serde: Any, request: Request, cls: Any) -> Any:
             parts = form.getlist(key)
             if not all(isinstance(part, UploadFile) for part in parts):
                 raise InvalidArgument(f"field {key} must be an uploaded file, not text or a URL")
-            declared[key] = [(part.filename, part.content_type) for part in parts]
+            declared[key] = [_declared_of(part) for part in parts]
             data[key] = parts if _is_list(cls.model_fields[key].annotation) else parts[0]
         else:
             data[key] = _text_value(key, form[key])
@@ -64,13 +72,33 @@ async def parse_multipart(_serde: Any, request: Request, cls: Any) -> Any:
     return cls.model_validate(data)
 
 
+def _declared_of(part: UploadFile) -> tuple[str | None, str | None]:
+    """What the client declared about a file part; the part loses its filename.
+
+    BentoML would otherwise use the filename as the suffix of its temp file.
+    """
+    filename = part.filename
+    part.filename = None
+    if filename is not None:
+        kept = filename.encode("utf-8", "replace")[:MAX_DECLARED_FILENAME]
+        filename = kept.decode("utf-8", "ignore")
+    return filename, part.content_type
+
+
 def _text_value(key: str, value: Any) -> Any:
+    """A text field's value: its JSON reading if it is JSON, else the text itself.
+
+    Raises:
+        InvalidArgument: a file where text belongs, or JSON nested too deeply to read (400).
+    """
     if isinstance(value, UploadFile):
         raise InvalidArgument(f"field {key} must be text, not a file")
     try:
         return json.loads(value)
     except ValueError:
         return value
+    except RecursionError as exc:
+        raise InvalidArgument(f"field {key}: JSON nested too deeply") from exc
 
 
 def _is_list(annotation: Any) -> bool:

@@ -6,6 +6,7 @@ the running service (its store) through ``bentoml.get_current_service()``.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,8 @@ from storage.records import utc_now
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
+#: Largest feedback body read; ``{"label": 7}`` needs a dozen bytes.
+MAX_FEEDBACK_BYTES = 64 * 1024
 
 
 def _store() -> Any:
@@ -75,11 +78,15 @@ async def post_feedback(request: Request) -> Response:
     prediction_id = _parse_id(request.path_params["prediction_id"])
     if prediction_id is None:
         return error_response(400, "prediction id must be a UUID")
+    body = await _bounded_body(request, MAX_FEEDBACK_BYTES)
+    if body is None:
+        return error_response(413, f"feedback body too large (limit {MAX_FEEDBACK_BYTES} bytes)")
     try:
-        body = await request.json()
-        label = body["label"]
+        label = json.loads(body)["label"]
     except (ValueError, KeyError, TypeError):
         return error_response(400, 'body must be JSON {"label": <digit 0-9>}')
+    except RecursionError:
+        return error_response(400, 'body is JSON nested too deeply; send {"label": <digit 0-9>}')
     if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
         return error_response(400, "label must be an integer 0-9")
     store = _store()
@@ -117,6 +124,18 @@ async def docs(_: Request) -> Response:
     from _bentoml_impl import server
 
     return FileResponse(Path(server.__file__).parent / "main-openapi.html")
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes ``limit`` bytes (the rest is not read)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _parse_id(raw: str) -> uuid.UUID | None:

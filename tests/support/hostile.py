@@ -58,3 +58,30 @@ def cmyk_jpeg() -> bytes:
 
 
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"></svg>'
+
+
+def exif_block(entries: list[tuple[int, int, int, bytes]]) -> bytes:
+    """A big-endian EXIF block (``Exif\\0\\0`` + TIFF) of one IFD of raw (tag, type, count, value).
+
+    Each value is the entry's 4 raw bytes, so a tag can carry a type it must not have.
+    """
+    ifd = struct.pack(">H", len(entries))
+    ifd += b"".join(
+        struct.pack(">HHI", tag, kind, count) + value for tag, kind, count, value in entries
+    )
+    return b"Exif\x00\x00MM\x00*\x00\x00\x00\x08" + ifd + b"\x00\x00\x00\x00"
+
+
+_ORIENTATION_6 = (0x0112, 3, 1, b"\x00\x06\x00\x00")  # SHORT 6: turn 90 degrees
+#: EXIF blocks on which Pillow's exif_transpose raises (it rewrites the EXIF of the result).
+CORRUPT_EXIF = {
+    # PageNumber must be SHORT; as text, re-packing it fails with struct.error
+    "short-tag-as-text": exif_block([_ORIENTATION_6, (0x0129, 2, 4, b"ab\x00\x00")]),
+    # XResolution must be RATIONAL; as text, re-packing it fails with TypeError
+    "rational-tag-as-text": exif_block([_ORIENTATION_6, (0x011A, 2, 4, b"ab\x00\x00")]),
+}
+
+
+def jpeg_with_exif(exif: bytes, size: tuple[int, int] = (40, 30)) -> bytes:
+    """A white JPEG of ``size`` carrying the raw EXIF block ``exif``."""
+    return encode(Image.new("RGB", size, "white"), "JPEG", exif=exif)

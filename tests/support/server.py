@@ -65,6 +65,15 @@ def running_service(env: dict[str, str], workdir: Path, timeout: float = 180) ->
 
     The server's output goes to ``workdir/server.log``.
     """
+    with running_process(env, workdir, timeout) as (url, _):
+        yield url
+
+
+@contextmanager
+def running_process(
+    env: dict[str, str], workdir: Path, timeout: float = 180
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like :func:`running_service`, also yielding the ``bentoml serve`` process (for its pid)."""
     port = free_port()
     log = workdir / "server.log"
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
@@ -77,6 +86,6 @@ def running_service(env: dict[str, str], workdir: Path, timeout: float = 180) ->
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url + "/readyz", timeout, process, log)
-        yield url
+        yield url, process
     finally:
         stop(process)

@@ -5,7 +5,9 @@ import pytest
 from PIL import Image
 
 from imaging.decode import ImageRejected, decode_image
+from imaging.pipeline import preprocess_bytes
 from tests.support import hostile
+from tests.support.drawing import draw_digit
 from tests.support.photos import EXIF_ORIENTATION
 
 LIMIT = 40_000_000
@@ -68,3 +70,16 @@ def test_sixteen_bit_png_is_accepted() -> None:
     array = np.full((20, 20), 50000, dtype=np.uint16)
     decoded = decode_image(hostile.encode(Image.fromarray(array), "PNG"), LIMIT)
     assert decoded.format == "PNG"
+
+
+@pytest.mark.parametrize("exif", hostile.CORRUPT_EXIF.values(), ids=hostile.CORRUPT_EXIF.keys())
+def test_corrupt_exif_is_ignored_and_the_image_used_as_stored(exif: bytes) -> None:
+    decoded = decode_image(hostile.jpeg_with_exif(exif, size=(40, 30)), LIMIT)
+    assert (decoded.format, decoded.width, decoded.height) == ("JPEG", 40, 30)
+
+
+def test_corrupt_exif_still_reaches_the_digit_pipeline() -> None:
+    data = hostile.encode(
+        draw_digit(7).convert("RGB"), "JPEG", exif=hostile.CORRUPT_EXIF["short-tag-as-text"]
+    )
+    assert preprocess_bytes(data, LIMIT).pixels.shape == (28, 28)

@@ -1,5 +1,6 @@
 """The preprocessing versions and mnist-norm-2 end to end, on synthetic pages."""
 
+import contextlib
 import io
 
 import numpy as np
@@ -138,3 +139,14 @@ def test_reduced_size_decoding_still_honours_exif_orientation() -> None:
 def test_small_jpegs_and_pngs_decode_at_full_size() -> None:
     small = decode_image(_jpeg(Image.new("RGB", (640, 480))), 40_000_000, draft_side=DRAFT_SIDE)
     assert (small.width, small.height) == (640, 480)
+
+
+@pytest.mark.parametrize("size", [(1, 500), (500, 2), (5, 2000), (96, 65535), (1, 1), (2, 3)])
+@pytest.mark.parametrize("version", [V1, V2])
+def test_strips_a_pixel_or_two_thin_give_a_digit_or_blank_never_a_crash(
+    size: tuple[int, int], version: str
+) -> None:
+    strip = Image.new("L", size, 255)
+    strip.paste(0, (size[0] // 4, size[1] // 4, 3 * size[0] // 4 + 1, 3 * size[1] // 4 + 1))
+    with contextlib.suppress(BlankImage):
+        assert preprocess(strip, version).pixels.shape == (FIELD, FIELD)
