@@ -1,4 +1,4 @@
-"""``/readyz`` with details: model, store state, spool depth (JSON, 200 or 503)."""
+"""``/readyz`` with details: model, store state, spool depth and room (JSON, 200 or 503)."""
 
 from __future__ import annotations
 

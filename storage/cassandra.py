@@ -33,7 +33,7 @@ from storage.cassandra_queries import (
     row_to_record,
 )
 from storage.records import DayStats, Page, PredictionRecord, utc_now
-from storage.spool import Replayer, Spool, SpoolFullError
+from storage.spool import Replayer, Spool
 
 log = logging.getLogger("storage.cassandra")
 _MAX_CONNECT_BACKOFF_S = 10.0
@@ -55,7 +55,9 @@ class CassandraStore(PredictionStore):
         self.target = parse_store_url(settings.store_url)
         self.history_ttl_s = settings.history_ttl_days * 86_400
         self.metrics: StoreMetrics = store_metrics()
-        self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
+        self.spool = Spool(
+            settings.spool_dir, settings.spool_max_bytes, on_corrupt=self.metrics.spool_corrupt.inc
+        )
         self._in_flight = threading.BoundedSemaphore(settings.cassandra_max_in_flight)
         self._cluster: Cluster | None = None
         self._session: Session | None = None
@@ -194,22 +196,33 @@ class CassandraStore(PredictionStore):
         return True
 
     def health(self) -> dict[str, object]:
-        """Connection and spool state for ``/readyz``; ``ok`` False only when writes would fail."""
+        """Connection and spool state for ``/readyz``; ``ok`` False only when writes would fail.
+
+        The spool counts as full when one more record would pass its size limit or when its
+        filesystem has less room than one record. ``spool_write_errors`` and
+        ``spool_corrupt_lines`` count since this process started; ``spool_quarantined_lines``
+        is what the ``*.corrupt`` files beside the spool hold.
+        """
         depth, size = self._update_spool_gauges()
         connected = self._connected.is_set()
         hosts_up = self._hosts_up()
-        spool_full = self.spool.full
+        full_reason = self.spool.full_reason()
         state = "connected" if connected and hosts_up else "spooling"
         return {
             "store": self.name,
-            "ok": (connected and hosts_up > 0) or not spool_full,
+            "ok": (connected and hosts_up > 0) or full_reason is None,
             "state": state,
             "keyspace": self.target.keyspace,
             "hosts_up": hosts_up,
             "spool_records": depth,
             "spool_bytes": size,
             "spool_max_bytes": self.spool.max_bytes,
-            "spool_full": spool_full,
+            "spool_free_bytes": self.spool.free_bytes(),
+            "spool_full": full_reason is not None,
+            "spool_full_reason": full_reason or "",
+            "spool_write_errors": self.spool.write_errors,
+            "spool_corrupt_lines": self.spool.corrupt_lines,
+            "spool_quarantined_lines": self.spool.quarantined_lines(),
             "last_error": self._last_error,
         }
 
@@ -273,7 +286,7 @@ class CassandraStore(PredictionStore):
     def _spool_record(self, record: PredictionRecord, reason: str) -> None:
         try:
             self.spool.append(record)
-        except SpoolFullError as error:
+        except StoreError as error:  # spool full, or the disk refused the write
             self.metrics.failed.inc()
             self._update_spool_gauges()
             log.error("RECORD REFUSED: %s (Cassandra: %s)", error, reason)

@@ -22,6 +22,7 @@ class StoreMetrics:
     spooled: Any
     replayed: Any
     failed: Any
+    spool_corrupt: Any
     spool_depth: Any
     spool_bytes: Any
     write_seconds: Any
@@ -44,7 +45,12 @@ def _create() -> StoreMetrics:
         spooled=Counter("digits_store_spooled", "Records put in the durable spool instead."),
         replayed=Counter("digits_store_replayed", "Spooled records later written to Cassandra."),
         failed=Counter(
-            "digits_store_failed", "Records neither written nor spooled (spool full): refused."
+            "digits_store_failed",
+            "Records neither written nor spooled (spool full or disk error): refused.",
+        ),
+        spool_corrupt=Counter(
+            "digits_store_spool_corrupt_lines",
+            "Spool lines found corrupt during replay (kept in *.corrupt, not replayed).",
         ),
         spool_depth=Gauge(
             "digits_store_spool_depth",

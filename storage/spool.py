@@ -1,13 +1,17 @@
 """A durable outbox on local disk for records the database did not take.
 
 Each process appends JSON lines to its own segment file (``*.jsonl``) and fsyncs every append,
-so a record the caller was told is stored survives a crash or restart. While it writes a
-segment the process holds an exclusive ``flock`` on it; the lock dies with the process. A
-replayer claims a segment by taking that lock itself, which makes sharing one directory
-between several worker processes safe: a live writer's segment is never taken, a dead
-writer's segment is, and two replayers never drain the same segment. Replays must be
+so a record the caller was told is stored survives a crash or restart. An append is all or
+nothing: a write the disk refuses (full, I/O error) is cut off the segment again and reported
+as :class:`SpoolWriteError`, so no torn line stays behind for the next record to glue onto.
+While it writes a segment the process holds an exclusive ``flock`` on it; the lock dies with the
+process. A replayer claims a segment by taking that lock itself, which makes sharing one
+directory between several worker processes safe: a live writer's segment is never taken, a
+dead writer's segment is, and two replayers never drain the same segment. Replays must be
 idempotent (a crash during a drain replays the segment again); the segment is removed once
-every line in it was written.
+every line in it was written. A line that does not parse and is not the unterminated end of a
+segment is corruption: it is logged, counted and kept in ``<segment>.corrupt``.
+Lookups by id go through an in-memory index (:mod:`storage.spool_index`).
 """
 
 from __future__ import annotations
@@ -21,16 +25,25 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from storage.base import StoreError
 from storage.records import PredictionRecord
+from storage.spool_index import READ_CHUNK, Location, SpoolIndex, complete_lines
 
 log = logging.getLogger("storage.spool")
 SEGMENT_SUFFIX = ".jsonl"
+QUARANTINE_SUFFIX = ".corrupt"
+# Room for one record when judging "full": a real one is about 1.5 KiB of JSON.
+RECORD_BYTES = 4096
 
 
 class SpoolFullError(StoreError):
     """The spool reached its size limit: the record was not stored anywhere."""
+
+
+class SpoolWriteError(StoreError):
+    """The disk refused the record (full, I/O error): nothing of it stays in the spool."""
 
 
 class Spool:
@@ -41,32 +54,44 @@ class Spool:
         max_bytes: Appends that would make the directory larger than this are refused.
     """
 
-    def __init__(self, directory: Path, max_bytes: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        max_bytes: int,
+        on_corrupt: Callable[[int], None] = lambda count: None,
+    ) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
+        self.on_corrupt = on_corrupt
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._active: tuple[int, Path] | None = None
         self._line_counts: dict[str, tuple[int, int]] = {}
+        self.index = SpoolIndex(self.directory)
         self.refused = 0
+        self.write_errors = 0
+        self.corrupt_lines = 0
+        self.torn_tails = 0
 
     def append(self, record: PredictionRecord) -> None:
-        """Durably append one record (written and fsynced when this returns).
+        """Durably append one record (written and fsynced when this returns), or nothing.
 
         Raises:
             SpoolFullError: The spool is at its size limit.
+            SpoolWriteError: The disk refused the write (e.g. ENOSPC, EIO); nothing was kept.
         """
         data = (record.to_json() + "\n").encode()
         with self._lock:
-            if self.size_bytes() + len(data) > self.max_bytes:
-                self.refused += 1
-                raise SpoolFullError(
-                    f"spool {self.directory} is full ({self.size_bytes()} of {self.max_bytes} "
-                    f"bytes); record {record.id} refused"
-                )
-            fd = self._active_fd()
-            os.write(fd, data)
-            os.fsync(fd)
+            self._check_room(record, len(data))
+            try:
+                where = self._write_durably(data)
+            except OSError as error:
+                self.write_errors += 1
+                raise SpoolWriteError(
+                    f"spool {self.directory} could not store record {record.id} "
+                    f"({type(error).__name__}: {error}); nothing of it was kept"
+                ) from error
+            self.index.add(record.id, where)
 
     def size_bytes(self) -> int:
         """Bytes in all segments (pending records of every process)."""
@@ -75,6 +100,14 @@ class Spool:
             with contextlib.suppress(FileNotFoundError):
                 total += path.stat().st_size
         return total
+
+    def free_bytes(self) -> int:
+        """Bytes an unprivileged writer can still put on the spool's filesystem (0 if unknown)."""
+        try:
+            stats = os.statvfs(self.directory)
+        except OSError:
+            return 0
+        return stats.f_bavail * stats.f_frsize
 
     def depth(self) -> int:
         """Records waiting in all segments (complete lines)."""
@@ -87,10 +120,18 @@ class Spool:
         self._line_counts = counts
         return sum(lines for _, lines in counts.values())
 
+    def full_reason(self) -> str | None:
+        """Why one more record would not fit: ``"size limit"``, ``"disk"``, or None."""
+        if self.size_bytes() + RECORD_BYTES > self.max_bytes:
+            return "size limit"
+        if self.free_bytes() < RECORD_BYTES:
+            return "disk"
+        return None
+
     @property
     def full(self) -> bool:
-        """True when less than one typical record (4 KiB) still fits."""
-        return self.size_bytes() + 4096 > self.max_bytes
+        """True when one more record (4 KiB) would pass the size limit or not fit on the disk."""
+        return self.full_reason() is not None
 
     def drain(self, write: Callable[[PredictionRecord], None]) -> int:
         """Replay every segment no live process is writing, oldest first, then delete it.
@@ -111,41 +152,88 @@ class Spool:
         return replayed
 
     def find(self, record_id: uuid.UUID) -> PredictionRecord | None:
-        """The newest spooled copy of a record, or None (reads every segment: outages only)."""
-        needle = str(record_id).encode()
-        found: PredictionRecord | None = None
-        for path in sorted(self._segments(include_partial=True), key=_mtime):
-            try:
-                content = path.read_bytes()
-            except FileNotFoundError:
-                continue  # drained meanwhile
-            if needle not in content:
-                continue
-            for number, line in enumerate(content.splitlines(), 1):
-                if needle in line:
-                    record = _parse(line, path, number)
-                    if record is not None and record.id == record_id:
-                        found = record
-        return found
+        """The newest spooled copy of a record, or None; reads only that record's line."""
+        for _ in range(2):
+            segments = [path.name for path in sorted(self._segments(), key=_mtime)]
+            active = self._active
+            own = active[1].name if active else None
+            where = self.index.locate(record_id, segments, own)
+            if where is None:
+                return None
+            record = self._read_indexed(where)
+            if record is not None and record.id == record_id:
+                return record
+            if where.segment == own:  # own lines are indexed only once fsynced: not stale
+                log.error("spool segment %s: record %s unreadable at its offset", own, record_id)
+                return None
+            self.index.forget(where.segment)  # drained or rewritten meanwhile: look again
+        return None
 
     def close(self) -> None:
         """Close (and unlock) this process's segment; its records stay for a replayer."""
         with self._lock:
             self._close_active()
 
-    def _active_fd(self) -> int:
+    def _check_room(self, record: PredictionRecord, length: int) -> None:
+        size = self.size_bytes()
+        if size + length > self.max_bytes:
+            self.refused += 1
+            raise SpoolFullError(
+                f"spool {self.directory} is full ({size} of {self.max_bytes} bytes); "
+                f"record {record.id} refused"
+            )
+
+    def _write_durably(self, data: bytes) -> Location:
+        """Append ``data`` whole and fsync it; on failure leave the segment as it was."""
+        fd, path = self._active_segment()
+        start = os.fstat(fd).st_size
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        except OSError:
+            self._roll_back(fd, path, start)
+            raise
+        return Location(path.name, start, len(data))
+
+    def _roll_back(self, fd: int, path: Path, length: int) -> None:
+        """Cut a failed append off its segment; if even that fails, stop writing the segment."""
+        try:
+            os.ftruncate(fd, length)
+            os.fsync(fd)
+        except OSError as error:
+            # The segment may now end in a torn line. Nothing may be appended after it, or the
+            # next record would be glued onto it; a replayer skips it as a torn tail.
+            log.error(
+                "spool segment %s: could not cut a failed append off (%s: %s); closing it",
+                path.name,
+                type(error).__name__,
+                error,
+            )
+            self._close_active()
+
+    def _active_segment(self) -> tuple[int, Path]:
         if self._active is None:
-            name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            partial = self.directory / f"{name}.tmp"
-            final = self.directory / f"{name}{SEGMENT_SUFFIX}"
-            fd = os.open(partial, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+            self._active = self._open_segment()
+            log.info("spool segment %s opened", self._active[1])
+        return self._active
+
+    def _open_segment(self) -> tuple[int, Path]:
+        name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        partial = self.directory / f"{name}.tmp"
+        final = self.directory / f"{name}{SEGMENT_SUFFIX}"
+        fd = os.open(partial, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
             # Locked before it gets a name replayers look at, so none can claim it while live.
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.rename(partial, final)
             _fsync_dir(self.directory)
-            self._active = (fd, final)
-            log.info("spool segment %s opened", final)
-        return self._active[0]
+        except OSError:
+            os.close(fd)
+            for leftover in (partial, final):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            raise
+        return fd, final
 
     def _rotate(self) -> None:
         """Hand this process's current segment over to the replayers."""
@@ -154,8 +242,8 @@ class Spool:
 
     def _close_active(self) -> None:
         if self._active is not None:
-            os.close(self._active[0])
-            self._active = None
+            fd, self._active = self._active[0], None  # never written again, even if close fails
+            os.close(fd)
 
     def _segments(self, include_partial: bool = False) -> list[Path]:
         suffixes = {SEGMENT_SUFFIX, ".tmp"} if include_partial else {SEGMENT_SUFFIX}
@@ -169,11 +257,14 @@ class Spool:
         counted, lines = self._line_counts.get(path.name, (0, 0))
         if size < counted:
             counted, lines = 0, 0
-        if size > counted:
-            with open(path, "rb") as handle:
-                handle.seek(counted)
-                lines += handle.read(size - counted).count(b"\n")
-        return size, lines
+        if size == counted:
+            return size, lines
+        with open(path, "rb") as handle:
+            handle.seek(counted)
+            while counted < size and (chunk := handle.read(min(READ_CHUNK, size - counted))):
+                lines += chunk.count(b"\n")
+                counted += len(chunk)
+        return counted, lines
 
     def _drain_segment(self, path: Path, write: Callable[[PredictionRecord], None]) -> int:
         try:
@@ -188,19 +279,85 @@ class Spool:
             if os.fstat(fd).st_nlink == 0:
                 return 0  # drained and removed while we waited for it
             with os.fdopen(os.dup(fd), "rb") as handle:
-                content = handle.read()
-            replayed = 0
-            for number, line in enumerate(content.splitlines(), 1):
-                record = _parse(line, path, number)
-                if record is not None:
-                    write(record)
-                    replayed += 1
+                replayed = self._replay_lines(path, handle, write)
             path.unlink()
             _fsync_dir(self.directory)
+            self.index.forget(path.name)
             log.info("spool segment %s drained: %d record(s) replayed", path.name, replayed)
             return replayed
         finally:
             os.close(fd)
+
+    def _replay_lines(
+        self, path: Path, handle: BinaryIO, write: Callable[[PredictionRecord], None]
+    ) -> int:
+        """Write every record of a segment; report a torn tail and quarantine corrupt lines."""
+        size = os.fstat(handle.fileno()).st_size
+        replayed, end = 0, 0
+        corrupt: list[tuple[int, bytes]] = []
+        for number, (offset, line) in enumerate(complete_lines(handle, 0, size), 1):
+            end = offset + len(line) + 1
+            record = _parse(line)
+            if record is None:
+                corrupt.append((number, line))
+                continue
+            write(record)
+            replayed += 1
+        if end < size:
+            # Only a crash (or a failed roll-back) in the middle of an append leaves an
+            # unterminated last line, and that append was never acknowledged.
+            self.torn_tails += 1
+            log.warning(
+                "spool segment %s ends in a torn line (%d bytes after line %d), skipped: "
+                "an append interrupted before it was acknowledged",
+                path.name,
+                size - end,
+                len(corrupt) + replayed,
+            )
+        if corrupt:
+            self._quarantine(path, corrupt)
+        return replayed
+
+    def _quarantine(self, path: Path, corrupt: list[tuple[int, bytes]]) -> None:
+        """Keep unparsable lines in ``<segment>.corrupt`` and report them loudly."""
+        target = path.with_name(path.name + QUARANTINE_SUFFIX)
+        for number, line in corrupt:
+            log.error(
+                "SPOOL CORRUPTION: segment %s line %d does not parse (%d bytes, not a torn "
+                "tail); kept in %s, not replayed",
+                path.name,
+                number,
+                len(line),
+                target.name,
+            )
+        self.corrupt_lines += len(corrupt)
+        self.on_corrupt(len(corrupt))
+        data = b"".join(line + b"\n" for _, line in corrupt)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(self.directory)
+        except OSError as error:
+            # The log is then the only copy left of those lines.
+            log.error("could not write %s (%s); the corrupt lines: %r", target.name, error, data)
+
+    def _read_indexed(self, where: Location) -> PredictionRecord | None:
+        try:
+            return _parse(self.index.read_line(where))
+        except FileNotFoundError:
+            return None
+
+    def quarantined_lines(self) -> int:
+        """Lines kept in this directory's ``*.corrupt`` files (by any process, ever)."""
+        total = 0
+        for path in self.directory.glob(f"*{QUARANTINE_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                total += path.read_bytes().count(b"\n")  # small: corruption is rare
+        return total
 
 
 class Replayer(threading.Thread):
@@ -279,13 +436,21 @@ class Replayer(threading.Thread):
         return min(self.max_backoff_s, self.min_backoff_s * 2 ** (self.failures - 1))
 
 
-def _parse(line: bytes, path: Path, number: int) -> PredictionRecord | None:
+def _parse(line: bytes) -> PredictionRecord | None:
     try:
         return PredictionRecord.from_json(line.decode())
-    except (ValueError, KeyError, TypeError) as error:
-        # Only a crash in the middle of an append leaves a torn last line.
-        log.error("spool %s line %d unreadable, skipped: %s", path.name, number, error)
+    except (ValueError, KeyError, TypeError):
         return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte: ``os.write`` may write only part (a disk filling up)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:  # not expected from a regular file; never loop forever on it
+            raise OSError(f"write() returned {written} with {len(view)} bytes left")
+        view = view[written:]
 
 
 def _mtime(path: Path) -> float:
