@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from serving import metrics, web
 from serving.errors import error_response
-from serving.schemas import HistoryItem, StatsOut
+from serving.schemas import FeedbackOut, HistoryItem, HistoryPage, StatsOut
 from storage.base import StoreError
 from storage.records import utc_now
 
@@ -52,8 +52,8 @@ async def list_predictions(request: Request) -> Response:
         return error_response(400, "invalid cursor")
     except StoreError as exc:
         return _unavailable(exc)
-    items = [HistoryItem.from_record(r).model_dump(mode="json") for r in page.records]
-    return JSONResponse({"items": items, "cursor": page.cursor})
+    items = [HistoryItem.from_record(r) for r in page.records]
+    return JSONResponse(HistoryPage(items=items, cursor=page.cursor).model_dump(mode="json"))
 
 
 async def get_prediction(request: Request) -> Response:
@@ -94,9 +94,8 @@ async def post_feedback(request: Request) -> Response:
         return error_response(404, f"no prediction {prediction_id}")
     correct = label == record.digit
     metrics.FEEDBACK.labels(outcome="correct" if correct else "wrong").inc()
-    return JSONResponse(
-        {"id": str(prediction_id), "label": label, "digit": record.digit, "correct": correct}
-    )
+    answer = FeedbackOut(id=prediction_id, label=label, digit=record.digit, correct=correct)
+    return JSONResponse(answer.model_dump(mode="json"))
 
 
 async def get_stats(request: Request) -> Response:
