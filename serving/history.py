@@ -6,6 +6,7 @@ the running service (its store) through ``bentoml.get_current_service()``.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,7 @@ from storage.records import utc_now
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _store() -> Any:
@@ -80,6 +82,8 @@ async def post_feedback(request: Request) -> Response:
         label = body["label"]
     except (ValueError, KeyError, TypeError):
         return error_response(400, 'body must be JSON {"label": <digit 0-9>}')
+    if isinstance(label, float) and label.is_integer():
+        label = int(label)  # JSON has one number type: 6.0 is the integer 6
     if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
         return error_response(400, "label must be an integer 0-9")
     store = _store()
@@ -126,9 +130,11 @@ def _parse_id(raw: str) -> uuid.UUID | None:
 
 
 def _parse_day(raw: str | None, default: date | None) -> date | None:
-    if not raw:
+    if raw is None:
         return default
     try:
+        if not _DAY.fullmatch(raw):  # fromisoformat also takes 20261124 and 2026-W48-3
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError as exc:
         raise ValueError("day must be YYYY-MM-DD") from exc
