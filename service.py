@@ -8,6 +8,7 @@ Run it with ``make serve`` (or ``bentoml serve service:DigitService``). Routes:
 - ``GET /predictions``, ``GET /predictions/{id}``, ``POST /predictions/{id}/feedback``,
   ``GET /stats`` and the web page at ``/`` come from :mod:`serving.history`.
 - ``/livez``, ``/readyz`` (JSON detail, :mod:`serving.health`), ``/metrics``, ``/docs``.
+- ``/docs.json`` documents all of them (:mod:`serving.openapi`).
 
 Nothing heavy happens at import: TensorFlow and the store are opened per worker in
 ``__init__`` (the supervisor process imports this module too).
@@ -32,6 +33,7 @@ from serving.guards import DECLARED, MultipartOnlyMiddleware, install_strict_mul
 from serving.health import ReadinessMiddleware
 from serving.history import build_app
 from serving.limits import BodyLimitMiddleware
+from serving.openapi import OpenAPIMiddleware, build_document
 from serving.schemas import Prediction, png_base64
 from serving.uploads import PreparedImage, Upload, prepare, read_upload
 from settings import load_settings
@@ -233,7 +235,13 @@ def _declared(ctx: bentoml.Context, field: str) -> tuple[str | None, str | None]
     return parts[position] if position < len(parts) else (None, None)
 
 
+def openapi_document() -> dict[str, Any]:
+    """The complete OpenAPI document of this service (served at ``/docs.json``)."""
+    return build_document(DigitService, SETTINGS.max_batch_images)
+
+
 UPLOAD_ROUTES = frozenset({"/predict", "/predict_batch", "/upload"})
+DigitService.add_asgi_middleware(OpenAPIMiddleware, build=openapi_document)
 DigitService.add_asgi_middleware(ReadinessMiddleware)
 DigitService.add_asgi_middleware(MultipartOnlyMiddleware, paths=UPLOAD_ROUTES)
 DigitService.add_asgi_middleware(ErrorShapeMiddleware)

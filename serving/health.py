@@ -18,7 +18,11 @@ class ReadinessMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
-        if scope["type"] != "http" or scope.get("path") != READY_PATH:
+        if (
+            scope["type"] != "http"
+            or scope.get("path") != READY_PATH
+            or scope.get("method") not in ("GET", "HEAD")
+        ):  # BentoML's own route answers other methods with 405
             await self.app(scope, receive, send)
             return
         try:

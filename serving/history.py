@@ -7,6 +7,7 @@ the running service (its store) through ``bentoml.get_current_service()``.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import date
 from pathlib import Path
@@ -21,7 +22,7 @@ from starlette.routing import Route
 
 from serving import metrics, web
 from serving.errors import error_response
-from serving.schemas import HistoryItem, StatsOut
+from serving.schemas import FeedbackOut, HistoryItem, HistoryPage, StatsOut
 from storage.base import StoreError
 from storage.records import utc_now
 
@@ -29,6 +30,7 @@ MAX_PAGE = 100
 DEFAULT_PAGE = 20
 #: Largest feedback body read; ``{"label": 7}`` needs a dozen bytes.
 MAX_FEEDBACK_BYTES = 64 * 1024
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _store() -> Any:
@@ -55,8 +57,8 @@ async def list_predictions(request: Request) -> Response:
         return error_response(400, "invalid cursor")
     except StoreError as exc:
         return _unavailable(exc)
-    items = [HistoryItem.from_record(r).model_dump(mode="json") for r in page.records]
-    return JSONResponse({"items": items, "cursor": page.cursor})
+    items = [HistoryItem.from_record(r) for r in page.records]
+    return JSONResponse(HistoryPage(items=items, cursor=page.cursor).model_dump(mode="json"))
 
 
 async def get_prediction(request: Request) -> Response:
@@ -87,6 +89,8 @@ async def post_feedback(request: Request) -> Response:
         return error_response(400, 'body must be JSON {"label": <digit 0-9>}')
     except RecursionError:
         return error_response(400, 'body is JSON nested too deeply; send {"label": <digit 0-9>}')
+    if isinstance(label, float) and label.is_integer():
+        label = int(label)  # JSON has one number type: 6.0 is the integer 6
     if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
         return error_response(400, "label must be an integer 0-9")
     store = _store()
@@ -101,9 +105,8 @@ async def post_feedback(request: Request) -> Response:
         return error_response(404, f"no prediction {prediction_id}")
     correct = label == record.digit
     metrics.FEEDBACK.labels(outcome="correct" if correct else "wrong").inc()
-    return JSONResponse(
-        {"id": str(prediction_id), "label": label, "digit": record.digit, "correct": correct}
-    )
+    answer = FeedbackOut(id=prediction_id, label=label, digit=record.digit, correct=correct)
+    return JSONResponse(answer.model_dump(mode="json"))
 
 
 async def get_stats(request: Request) -> Response:
@@ -146,9 +149,11 @@ def _parse_id(raw: str) -> uuid.UUID | None:
 
 
 def _parse_day(raw: str | None, default: date | None) -> date | None:
-    if not raw:
+    if raw is None:
         return default
     try:
+        if not _DAY.fullmatch(raw):  # fromisoformat also takes 20261124 and 2026-W48-3
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError as exc:
         raise ValueError("day must be YYYY-MM-DD") from exc

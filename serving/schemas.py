@@ -1,4 +1,4 @@
-"""The JSON shapes of the public API (they also document the OpenAPI spec)."""
+"""The JSON shapes of the public API; :mod:`serving.openapi` documents them from these models."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from storage.records import DayStats, PredictionRecord
 
@@ -69,10 +69,32 @@ class HistoryItem(BaseModel):
         )
 
 
+class HistoryPage(BaseModel):
+    """One page of ``GET /predictions``, newest first."""
+
+    items: list[HistoryItem]
+    cursor: str | None = Field(description="Pass as ``cursor`` for the next page; null at the end.")
+
+
+class FeedbackIn(BaseModel):
+    """The body of ``POST /predictions/{id}/feedback``."""
+
+    label: int = Field(ge=0, le=9, description="The digit the image really shows.")
+
+
+class FeedbackOut(BaseModel):
+    """The answer to feedback: what was stored and whether the model was right."""
+
+    id: uuid.UUID
+    label: int = Field(ge=0, le=9)
+    digit: int = Field(ge=0, le=9, description="The digit the model predicted.")
+    correct: bool
+
+
 class StatsOut(BaseModel):
     """Counts of one UTC day."""
 
-    day: str
+    day: str = Field(description="The UTC day counted, YYYY-MM-DD.")
     total: int
     counts: dict[str, int]
     feedback: int
@@ -90,6 +112,30 @@ class StatsOut(BaseModel):
             correct=stats.correct,
             feedback_accuracy=stats.feedback_accuracy,
         )
+
+
+class StorageHealth(BaseModel):
+    """The store's own report inside ``/readyz`` (further keys depend on the store)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    store: str
+    ok: bool = Field(description="Whether the store takes writes (directly or into its spool).")
+
+
+class Readiness(BaseModel):
+    """The ``/readyz`` report: ready once the model is loaded and the store takes writes."""
+
+    ready: bool
+    model: str | None = Field(None, description="Tag of the loaded model.")
+    storage: StorageHealth | None = None
+    reason: str | None = Field(None, description="Why not ready, while the service starts.")
+
+
+class Error(BaseModel):
+    """Every refusal of a JSON route (4xx and 503)."""
+
+    error: str = Field(description="What went wrong and what to fix.")
 
 
 def png_base64(pixels: np.ndarray) -> str:

@@ -121,7 +121,15 @@ def test_missing_or_malformed_ids(client: httpx.Client, path: str, status: int) 
 
 
 @pytest.mark.parametrize(
-    "params", [{"limit": "0"}, {"limit": "1000"}, {"cursor": "bogus"}, {"day": "yesterday"}]
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "1000"},
+        {"cursor": "bogus"},
+        {"day": "yesterday"},
+        {"day": ""},
+        {"day": "20261124"},
+    ],
 )
 def test_bad_history_queries_are_400(client: httpx.Client, params: dict[str, str]) -> None:
     assert client.get("/predictions", params=params).status_code == 400
@@ -148,6 +156,15 @@ def test_bad_feedback_is_400(
     assert client.post(f"/predictions/{made['id']}/feedback", json=body).status_code == 400
 
 
+def test_an_integral_json_number_is_an_integer_label(
+    client: httpx.Client, digit_png: dict[int, bytes]
+) -> None:
+    made = _predict(client, digit_png[6]).json()
+    answer = client.post(f"/predictions/{made['id']}/feedback", json={"label": 6.0})
+    assert answer.status_code == 200
+    assert answer.json()["label"] == 6
+
+
 def test_feedback_for_unknown_prediction_is_404(client: httpx.Client) -> None:
     response = client.post(f"/predictions/{uuid.uuid4()}/feedback", json={"label": 1})
     assert response.status_code == 404
@@ -164,8 +181,9 @@ def test_operational_endpoints(client: httpx.Client, digit_png: dict[int, bytes]
     metrics = client.get("/metrics").text
     for name in ("digits_predictions_total", "digits_prediction_confidence", "digits_rejected"):
         assert name in metrics
+    assert client.request("TRACE", "/readyz").status_code == 405
     spec = client.get("/docs.json").json()
-    assert {"/predict", "/predict_batch", "/upload"} <= set(spec["paths"])
+    assert {"/predict", "/predictions", "/stats", "/readyz"} <= set(spec["paths"])
     assert "swagger" in client.get("/docs").text.lower()
 
 
