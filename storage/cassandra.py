@@ -200,10 +200,19 @@ class CassandraStore(PredictionStore):
         hosts_up = self._hosts_up()
         spool_full = self.spool.full
         state = "connected" if connected and hosts_up else "spooling"
+        waiting_for = ""
+        if not connected:
+            waiting_for = (
+                f"Cassandra {','.join(self.target.hosts)}:{self.target.port} "
+                f"({self._last_error or 'connecting'}); records are spooled meanwhile"
+            )
+        elif not hosts_up:
+            waiting_for = "a Cassandra node to come back; records are spooled meanwhile"
         return {
             "store": self.name,
             "ok": (connected and hosts_up > 0) or not spool_full,
             "state": state,
+            "waiting_for": waiting_for,
             "keyspace": self.target.keyspace,
             "hosts_up": hosts_up,
             "spool_records": depth,
@@ -383,16 +392,19 @@ class CassandraStore(PredictionStore):
         return sum(1 for host in cluster.metadata.all_hosts() if host.is_up)
 
     def _connect_loop(self) -> None:
+        """Connect in the background, retrying with backoff until connected or closing.
+
+        Every failure is retried, whatever it is: host names that do not resolve yet (a
+        Kubernetes pod started before its database's DNS record exists), refused connections,
+        authentication, a keyspace not created yet. The thread only ends connected or closed.
+        """
         delay = 0.5
         attempt = 0
         while not self._closing.is_set():
             attempt += 1
-            cluster = build_cluster(self.settings, self.target)
             try:
-                session = cluster.connect()
-                statements = prepare_all(session, self.target.keyspace)
+                self._connect_once()
             except Exception as error:
-                cluster.shutdown()
                 self._last_error = f"{type(error).__name__}: {error}"
                 if attempt == 1 or attempt % 10 == 0:
                     log.warning(
@@ -405,14 +417,25 @@ class CassandraStore(PredictionStore):
                 self._closing.wait(delay)
                 delay = min(delay * 2, _MAX_CONNECT_BACKOFF_S)
                 continue
-            self._cluster, self._session, self._statements = cluster, session, statements
-            self._last_error = ""
-            self._connected.set()
             log.info(
-                "connected to Cassandra %s keyspace %s (consistency %s)",
+                "connected to Cassandra %s keyspace %s (consistency %s) after %d attempt(s)",
                 ",".join(self.target.hosts),
                 self.target.keyspace,
                 self.settings.cassandra_consistency,
+                attempt,
             )
             self._replayer.wake()
             return
+
+    def _connect_once(self) -> None:
+        """Build the driver, connect and prepare the statements, or raise and leave nothing."""
+        cluster = build_cluster(self.settings, self.target)
+        try:
+            session = cluster.connect()
+            statements = prepare_all(session, self.target.keyspace)
+        except BaseException:
+            cluster.shutdown()
+            raise
+        self._cluster, self._session, self._statements = cluster, session, statements
+        self._last_error = ""
+        self._connected.set()
