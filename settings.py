@@ -62,6 +62,13 @@ class Settings(BaseModel):
     max_batch_images: int = Field(
         64, ge=1, description="Most images one /predict_batch call takes."
     )
+    request_deadline_s: float = Field(
+        50.0,
+        gt=0,
+        le=3600,
+        description="A request still unanswered after this long is refused (503) unrecorded; "
+        "the server's own timeout (504) is 10 s later.",
+    )
 
     # --- storage ---------------------------------------------------------------------------
     store_url: str = Field(

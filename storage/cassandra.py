@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -95,6 +96,33 @@ class CassandraStore(PredictionStore):
             return
         self.metrics.write_seconds.observe(time.perf_counter() - started)
         self.metrics.written.inc()
+
+    def record_many(self, records: Sequence[PredictionRecord]) -> None:
+        """Write all records concurrently; spool, in one append, those Cassandra did not take.
+
+        All or nothing: when the spool cannot take the rest either, the records Cassandra did
+        take are deleted again before the error is raised, so a client told "nothing was
+        recorded" can retry without duplicates.
+
+        Raises:
+            StoreError: nothing was recorded (the message names any id the undo missed).
+        """
+        if len(records) == 1:
+            self.record(records[0])
+            return
+        if not self._connected.is_set():
+            self._spool_records(records, self._last_error or "Cassandra not connected")
+            return
+        started = time.perf_counter()
+        written, failed, reason = self._write_all(records)
+        if failed:
+            try:
+                self._spool_records(failed, reason)
+            except StoreError:
+                self._undo(written)
+                raise
+        self.metrics.write_seconds.observe(time.perf_counter() - started)
+        self.metrics.written.inc(len(written))
 
     def get(self, prediction_id: uuid.UUID) -> PredictionRecord | None:
         """One prediction by id: from Cassandra, or from the spool while it waits there.
@@ -246,7 +274,18 @@ class CassandraStore(PredictionStore):
     # --- writing ----------------------------------------------------------------------------
 
     def _write(self, record: PredictionRecord) -> None:
-        """Write all rows of a record concurrently; raise unless every one is acknowledged."""
+        """Write all rows of a record; raise unless every one is acknowledged."""
+        self._result(self._submit_write(record))
+        self._wrote(record)
+
+    def _wrote(self, record: PredictionRecord) -> None:
+        """Remember the history slice as indexed once a record's rows are written."""
+        if len(self._known_buckets) > 1000:  # a week of slices; older ones are never written
+            self._known_buckets.clear()
+        self._known_buckets.add((record.day, bucket_of(record.created_at)))
+
+    def _submit_write(self, record: PredictionRecord) -> ResponseFuture:
+        """Send all rows of a record as one request; the future says whether they were taken."""
         day, bucket = record.day, bucket_of(record.created_at)
         values = record_values(record)
         writes: list[tuple[str, list[Any]]] = [
@@ -269,10 +308,56 @@ class CassandraStore(PredictionStore):
         for name, params in writes:
             batch.add(self._statement(name), params)
         batch.is_idempotent = True
-        self._result(self._submit(batch, None))
-        if len(self._known_buckets) > 1000:  # a week of slices; older ones are never written
-            self._known_buckets.clear()
-        self._known_buckets.add((day, bucket))
+        return self._submit(batch, None)
+
+    def _write_all(
+        self, records: Sequence[PredictionRecord]
+    ) -> tuple[list[PredictionRecord], list[PredictionRecord], str]:
+        """Write records concurrently: (written, failed, the first failure's reason)."""
+        futures: list[ResponseFuture | str] = []
+        for record in records:
+            try:
+                futures.append(self._submit_write(record))
+            except Exception as error:
+                futures.append(f"{type(error).__name__}: {error}")
+        outcomes = [
+            self._outcome(record, future) for record, future in zip(records, futures, strict=True)
+        ]
+        written = [r for r, error in zip(records, outcomes, strict=True) if error is None]
+        failed = [r for r, error in zip(records, outcomes, strict=True) if error is not None]
+        reason = next((error for error in outcomes if error is not None), "")
+        return written, failed, reason
+
+    def _outcome(self, record: PredictionRecord, future: ResponseFuture | str) -> str | None:
+        """None once the record's write is acknowledged, else why it failed."""
+        if isinstance(future, str):
+            return future
+        try:
+            self._result(future)
+        except StoreError as error:
+            return str(error)
+        self._wrote(record)
+        return None
+
+    def _undo(self, records: Sequence[PredictionRecord]) -> None:
+        """Delete records written by a batch that could not be recorded whole."""
+        left = []
+        for record in records:
+            values = [
+                ("delete_prediction", [record.id]),
+                ("delete_by_day", [record.day, bucket_of(record.created_at), record.created_at,
+                                   record.id]),
+                ("delete_by_digit", [record.day, record.digit, record.id]),
+            ]  # fmt: skip
+            try:
+                for future in [self._execute_async(name, params) for name, params in values]:
+                    self._result(future)
+            except StoreError:
+                left.append(str(record.id))
+        if left:
+            log.error("BATCH PARTLY RECORDED: could not undo %s", ", ".join(left))
+            raise StoreError(f"batch partly recorded; these ids remain: {', '.join(left)}")
+        log.warning("batch of %d undone: the rest could not be recorded", len(records))
 
     def _replay_one(self, record: PredictionRecord) -> None:
         if not self._connected.is_set():
@@ -280,17 +365,22 @@ class CassandraStore(PredictionStore):
         self._write(record)
 
     def _spool_record(self, record: PredictionRecord, reason: str) -> None:
+        self._spool_records([record], reason)
+
+    def _spool_records(self, records: Sequence[PredictionRecord], reason: str) -> None:
+        """Spool records in one append (all or none); raise StoreError if it refuses them."""
+        record = records[0]
         try:
-            self.spool.append(record)
+            self.spool.append_many(records)
         except SpoolFullError as error:
             self.metrics.failed.inc()
             self._update_spool_gauges()
             log.error("RECORD REFUSED: %s (Cassandra: %s)", error, reason)
             raise StoreError(str(error)) from error
-        self.metrics.spooled.inc()
+        self.metrics.spooled.inc(len(records))
         self._last_error = reason
         depth, _ = self._update_spool_gauges()
-        self._spooled_since_log += 1
+        self._spooled_since_log += len(records)
         now = time.monotonic()
         # One log line per interval, not one per record, during an outage.
         if now - self._last_spool_log >= _SPOOL_LOG_INTERVAL_S:

@@ -19,7 +19,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from storage.base import StoreError
@@ -63,6 +63,24 @@ class Spool:
                 raise SpoolFullError(
                     f"spool {self.directory} is full ({self.size_bytes()} of {self.max_bytes} "
                     f"bytes); record {record.id} refused"
+                )
+            fd = self._active_fd()
+            os.write(fd, data)
+            os.fsync(fd)
+
+    def append_many(self, records: Sequence[PredictionRecord]) -> None:
+        """Durably append several records in one write and one fsync: all of them or none.
+
+        Raises:
+            SpoolFullError: The spool cannot take all of them (none was written).
+        """
+        data = b"".join((record.to_json() + "\n").encode() for record in records)
+        with self._lock:
+            if self.size_bytes() + len(data) > self.max_bytes:
+                self.refused += len(records)
+                raise SpoolFullError(
+                    f"spool {self.directory} is full ({self.size_bytes()} of {self.max_bytes} "
+                    f"bytes); {len(records)} record(s) refused"
                 )
             fd = self._active_fd()
             os.write(fd, data)
