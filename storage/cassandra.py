@@ -251,13 +251,31 @@ class CassandraStore(PredictionStore):
         }
 
     def close(self) -> None:
-        """Stop the background threads and the driver; spooled records stay on disk."""
+        """Stop the background threads, drain the spool one last time, stop the driver.
+
+        The final drain hands this process's spooled records to Cassandra before the process
+        goes (a pod's spool may not come back); what Cassandra does not take stays on disk for
+        the next process on the same volume.
+        """
         self._closing.set()
         self._replayer.stop()
         self._connector.join(timeout=5)
+        self._final_drain()
         if self._cluster is not None:
             self._cluster.shutdown()
         self.spool.close()
+
+    def _final_drain(self) -> None:
+        if not self._connected.is_set() or not self.spool.depth():
+            log.info("closing: %d record(s) left in the spool", self.spool.depth())
+            return
+        try:
+            count = self.spool.drain(self._replay_one)
+        except Exception as error:
+            log.warning("closing: final spool drain failed (%s); records stay on disk", error)
+            return
+        self._replayed(count)
+        log.info("closing: final drain replayed %d record(s)", count)
 
     # --- extra API (tests, benchmark, service readiness) ------------------------------------
 
