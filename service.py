@@ -16,6 +16,7 @@ Nothing heavy happens at import: TensorFlow and the store are opened per worker 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -27,7 +28,7 @@ import numpy as np
 from starlette.responses import Response
 
 from imaging.decode import ImageRejected
-from serving import metrics
+from serving import idempotency, metrics
 from serving.errors import ErrorShapeMiddleware, error_response
 from serving.guards import DECLARED, MultipartOnlyMiddleware, install_strict_multipart
 from serving.health import ReadinessMiddleware
@@ -49,7 +50,9 @@ install_strict_multipart()
 @bentoml.service(
     workers=SETTINGS.workers,
     threads=SETTINGS.threads,
-    traffic={"timeout": 60},
+    # BentoML answers 504 at this timeout but lets the call run on: the call itself stops
+    # before recording once DIGITS_REQUEST_DEADLINE_S has passed, well within it.
+    traffic={"timeout": SETTINGS.request_deadline_s + 10},
 )
 class DigitService:
     """Handwritten digit recognition with every prediction recorded."""
@@ -71,6 +74,7 @@ class DigitService:
         )
         self.sure_from = sure_threshold(SETTINGS, metadata)
         self.store = open_store(SETTINGS)
+        self.in_flight = idempotency.InFlight()
         log.info(
             "ready: model %s (temperature %.3g, sure from %.3g), store %s",
             self.classifier.tag,
@@ -130,25 +134,54 @@ class DigitService:
         self, files: list[tuple[Path, str]], ctx: bentoml.Context, preview: bool
     ) -> list[Prediction] | Response:
         started = time.perf_counter()
-        prepared: list[PreparedImage] = []
+        route = ctx.request.url.path
+        try:
+            key = idempotency.parse_key(ctx.request.headers.get(idempotency.HEADER))
+            with self.in_flight.hold(route, key):
+                return self._answer_once(files, ctx, preview, started, key)
+        except idempotency.KeyRefused as refused:
+            return self._refuse(ctx, refused.status, refused.message)
+
+    def _answer_once(
+        self,
+        files: list[tuple[Path, str]],
+        ctx: bentoml.Context,
+        preview: bool,
+        started: float,
+        key: str | None,
+    ) -> list[Prediction] | Response:
+        route = ctx.request.url.path
+        uploads: list[Upload] = []
         for path, field in files:
             try:
-                upload = _upload_of(path, ctx, field, self.settings.max_upload_bytes)
+                uploads.append(_upload_of(path, ctx, field, self.settings.max_upload_bytes))
+            except ImageRejected as exc:
+                return self._refuse(ctx, exc.status, _where(field, len(files)) + exc.message)
+        ids = [uuid.uuid4() for _ in uploads]
+        if key is not None:
+            ids = idempotency.keyed_ids(key, route, len(uploads))
+            replayed = self._recorded_answer(ids, uploads, ctx, preview)
+            if replayed is not None:
+                return replayed
+        prepared: list[PreparedImage] = []
+        for upload, (_, field) in zip(uploads, files, strict=True):
+            try:
                 prepared.append(prepare(upload, self.settings.max_image_pixels))
             except ImageRejected as exc:
-                where = f"{field}: " if len(files) > 1 else ""
-                return self._refuse(ctx, exc.status, where + exc.message)
+                return self._refuse(ctx, exc.status, _where(field, len(files)) + exc.message)
         decoded_at = time.perf_counter()
         probabilities = self.classifier.predict(np.stack([p.pixels for p in prepared]))
         predicted_at = time.perf_counter()
         latency_ms = (predicted_at - started) * 1000 / len(prepared)
         records = [
-            self._record_of(p, probs, latency_ms)
-            for p, probs in zip(prepared, probabilities, strict=True)
+            self._record_of(record_id, p, probs, latency_ms)
+            for record_id, p, probs in zip(ids, prepared, probabilities, strict=True)
         ]
+        if predicted_at - started > self.settings.request_deadline_s:
+            log.error("refusing request: %.1f s is past the deadline", predicted_at - started)
+            return self._refuse(ctx, 503, "the request took too long; nothing was recorded")
         try:
-            for record in records:
-                self.store.record(record)
+            self.store.record_many(records)
         except StoreError as exc:
             log.error("refusing request: prediction could not be recorded: %s", exc)
             return self._refuse(
@@ -159,12 +192,28 @@ class DigitService:
         )
         return [self._prediction_of(r, preview) for r in records]
 
+    def _recorded_answer(
+        self, ids: list[uuid.UUID], uploads: list[Upload], ctx: bentoml.Context, preview: bool
+    ) -> list[Prediction] | Response | None:
+        """The answer recorded for a keyed request's first attempt, or None if it is new."""
+        try:
+            found = [self.store.get(record_id) for record_id in ids]
+        except StoreError as exc:
+            log.error("cannot check an Idempotency-Key: %s", exc)
+            return self._refuse(ctx, 503, "cannot check the Idempotency-Key now; retry later")
+        sha256s = [hashlib.sha256(upload.data).hexdigest() for upload in uploads]
+        records = idempotency.match(found, sha256s)
+        if records is None:
+            return None
+        ctx.response.headers[idempotency.REPLAYED_HEADER] = "true"
+        return [self._prediction_of(r, preview, count=False) for r in records]
+
     def _record_of(
-        self, image: PreparedImage, probs: np.ndarray, latency_ms: float
+        self, record_id: uuid.UUID, image: PreparedImage, probs: np.ndarray, latency_ms: float
     ) -> PredictionRecord:
         digit = int(np.argmax(probs))
         return PredictionRecord(
-            id=uuid.uuid4(),
+            id=record_id,
             created_at=utc_now(),
             digit=digit,
             confidence=float(probs[digit]),
@@ -179,9 +228,12 @@ class DigitService:
             latency_ms=round(latency_ms, 3),
         )
 
-    def _prediction_of(self, record: PredictionRecord, preview: bool) -> Prediction:
-        metrics.PREDICTIONS.labels(digit=str(record.digit)).inc()
-        metrics.CONFIDENCE.observe(record.confidence)
+    def _prediction_of(
+        self, record: PredictionRecord, preview: bool, count: bool = True
+    ) -> Prediction:
+        if count:
+            metrics.PREDICTIONS.labels(digit=str(record.digit)).inc()
+            metrics.CONFIDENCE.observe(record.confidence)
         pixels = np.frombuffer(record.normalized, dtype=np.uint8).reshape(28, 28)
         return Prediction(
             id=record.id,
@@ -214,6 +266,11 @@ def server_timing(started: float, decoded: float, predicted: float, recorded: fl
         "total": recorded - started,
     }
     return ", ".join(f"{name};dur={1000 * seconds:.2f}" for name, seconds in stages.items())
+
+
+def _where(field: str, count: int) -> str:
+    """``images[3]: `` naming the culprit of a batch; nothing for a single upload."""
+    return f"{field}: " if count > 1 else ""
 
 
 def _wants_preview(ctx: bentoml.Context, field_value: bool) -> bool:

@@ -11,10 +11,22 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from storage.cassandra_spec import ConsistencyName, parse_replication, parse_store_url
 
 ENV_PREFIX = "DIGITS_"
+STORE_SCHEMES = ("sqlite", "cassandra", "none")
+
+
+class SettingsError(SystemExit):
+    """A ``DIGITS_*`` variable holds an invalid value: the process stops, saying which and why.
+
+    A ``SystemExit`` so that the service, training and every tool exit with status 1 and the
+    message alone, not a traceback, whichever of them reads the settings first.
+    """
 
 
 class Settings(BaseModel):
@@ -50,6 +62,13 @@ class Settings(BaseModel):
     max_batch_images: int = Field(
         64, ge=1, description="Most images one /predict_batch call takes."
     )
+    request_deadline_s: float = Field(
+        50.0,
+        gt=0,
+        le=3600,
+        description="A request still unanswered after this long is refused (503) unrecorded; "
+        "the server's own timeout (504) is 10 s later.",
+    )
 
     # --- storage ---------------------------------------------------------------------------
     store_url: str = Field(
@@ -69,8 +88,8 @@ class Settings(BaseModel):
 
     # --- Cassandra -------------------------------------------------------------------------
     cassandra_local_dc: str = Field("datacenter1", description="Local data centre for routing.")
-    cassandra_consistency: str = Field(
-        "LOCAL_QUORUM", description="Consistency level of reads and writes."
+    cassandra_consistency: ConsistencyName = Field(
+        "LOCAL_QUORUM", description="Consistency level of reads and writes (`LOCAL_QUORUM`, …)."
     )
     cassandra_replication: str = Field(
         "SimpleStrategy:1",
@@ -96,6 +115,29 @@ class Settings(BaseModel):
         "INFO", description="Log level of the project's loggers."
     )
 
+    @field_validator("cassandra_consistency", "log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("store_url")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in STORE_SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(STORE_SCHEMES)}, not {scheme!r}")
+        if scheme == "cassandra":
+            parse_store_url(value)
+        if scheme == "sqlite" and not value.removeprefix("sqlite://").strip("/"):
+            raise ValueError("sqlite:///PATH needs a path")
+        return value
+
+    @field_validator("cassandra_replication")
+    @classmethod
+    def _valid_replication(cls, value: str) -> str:
+        parse_replication(value)
+        return value
+
 
 def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``DIGITS_<FIELD>`` variables (case-insensitive)."""
@@ -110,8 +152,27 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
 
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return settings_from_env()
+    """The process-wide settings, read once from the environment.
+
+    Raises:
+        SettingsError: a variable is invalid (the message names each one, its value and why).
+    """
+    try:
+        return settings_from_env()
+    except ValidationError as error:
+        raise SettingsError(explain(error)) from None
+
+
+def explain(error: ValidationError) -> str:
+    """One line per invalid setting: variable, offending value (secrets hidden) and reason."""
+    lines = ["invalid settings, the process cannot start:"]
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "?"
+        variable = ENV_PREFIX + name.upper()
+        value = "***" if "password" in name else repr(problem.get("input"))
+        reason = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  {variable}={value}: {reason}")
+    return "\n".join(lines)
 
 
 def describe(settings: Settings) -> list[tuple[str, str, str]]:

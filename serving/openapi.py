@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import web
 from serving.history import DEFAULT_PAGE, MAX_PAGE
+from serving.idempotency import REPLAYED_HEADER
 from serving.schemas import (
     Error,
     FeedbackIn,
@@ -52,12 +53,15 @@ ERRORS: dict[int, str] = {
     400: "Not an acceptable image or request: empty, corrupt or animated image, wrong or "
     "missing form field, text where a file belongs, malformed body, bad query or id",
     404: "No prediction with that id",
+    409: "A request with the same Idempotency-Key is in progress, or only partly recorded; retry",
     413: "Request body or image too large",
     415: "Image format outside the allow-list, or a body that is not multipart/form-data",
-    422: "No digit found in the image, or more than one",
-    503: "The store is unavailable: nothing was recorded (or read); retry later",
+    422: "No digit found in the image, or more than one (or an Idempotency-Key reused for "
+    "another request)",
+    503: "The store is unavailable, or the request passed its deadline: nothing was recorded "
+    "(or read); retry later",
 }
-UPLOAD_ERRORS = (400, 413, 415, 422, 503)
+UPLOAD_ERRORS = (400, 409, 413, 415, 422, 503)
 TEXT_ERROR = {"type": "string", "pattern": "^failed"}
 TEXT_PLAIN = {"type": "string"}
 
@@ -117,14 +121,15 @@ def api_paths(
         if name == "predict_batch":
             _bound_batch(body, max_batch_images)
         text = name == "upload"
-        responses = {"200": successes[name], **error_responses(UPLOAD_ERRORS, text=text)}
+        success = {**successes[name], "headers": {REPLAYED_HEADER: _replayed_header()}}
+        responses = {"200": success, **error_responses(UPLOAD_ERRORS, text=text)}
         paths[method.route] = {
             "post": {
                 "tags": ["Predictions"],
                 "operationId": name,
                 "summary": _summary(method.func),
                 "description": inspect.cleandoc(method.func.__doc__ or ""),
-                "parameters": [] if text else [_preview_query()],
+                "parameters": [_idempotency_key()] + ([] if text else [_preview_query()]),
                 "requestBody": {**body, "required": True},
                 "responses": responses,
             }
@@ -311,6 +316,25 @@ def error_responses(statuses: tuple[int, ...], text: bool = False) -> dict[str, 
     if text:
         return {str(s): media_response(ERRORS[s], "text/plain", TEXT_ERROR) for s in statuses}
     return {str(s): json_response(ERRORS[s], ref("Error")) for s in statuses}
+
+
+def _idempotency_key() -> dict[str, Any]:
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+        "description": "Makes a retry of this request get the same ids and answer, recorded "
+        "once (serving/idempotency.py).",
+    }
+
+
+def _replayed_header() -> dict[str, Any]:
+    return {
+        "description": "`true` when the answer is the one recorded for an earlier request "
+        "with the same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
 
 
 def _preview_query() -> dict[str, Any]:

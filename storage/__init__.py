@@ -7,11 +7,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from settings import Settings
 from storage.base import PredictionStore, StoreError
 from storage.records import DayStats, Page, PredictionRecord
+
+if TYPE_CHECKING:  # settings validates with storage.cassandra_spec: no import cycle at run time
+    from settings import Settings
 
 __all__ = ["DayStats", "Page", "PredictionRecord", "PredictionStore", "StoreError", "open_store"]
 

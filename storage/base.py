@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import uuid
+from collections.abc import Sequence
 from datetime import date
 
 from storage.records import DayStats, Page, PredictionRecord
@@ -27,6 +28,15 @@ class PredictionStore(abc.ABC):
     @abc.abstractmethod
     def record(self, record: PredictionRecord) -> None:
         """Durably record one prediction (idempotent on ``record.id``)."""
+
+    @abc.abstractmethod
+    def record_many(self, records: Sequence[PredictionRecord]) -> None:
+        """Durably record several predictions, all of them or none (idempotent on the ids).
+
+        Raises:
+            StoreError: none of them is recorded (or, if undoing a partial write failed too,
+                the message says which ids may remain).
+        """
 
     @abc.abstractmethod
     def get(self, prediction_id: uuid.UUID) -> PredictionRecord | None:

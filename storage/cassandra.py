@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -97,6 +98,33 @@ class CassandraStore(PredictionStore):
             return
         self.metrics.write_seconds.observe(time.perf_counter() - started)
         self.metrics.written.inc()
+
+    def record_many(self, records: Sequence[PredictionRecord]) -> None:
+        """Write all records concurrently; spool, in one append, those Cassandra did not take.
+
+        All or nothing: when the spool cannot take the rest either, the records Cassandra did
+        take are deleted again before the error is raised, so a client told "nothing was
+        recorded" can retry without duplicates.
+
+        Raises:
+            StoreError: nothing was recorded (the message names any id the undo missed).
+        """
+        if len(records) == 1:
+            self.record(records[0])
+            return
+        if not self._connected.is_set():
+            self._spool_records(records, self._last_error or "Cassandra not connected")
+            return
+        started = time.perf_counter()
+        written, failed, reason = self._write_all(records)
+        if failed:
+            try:
+                self._spool_records(failed, reason)
+            except StoreError:
+                self._undo(written)
+                raise
+        self.metrics.write_seconds.observe(time.perf_counter() - started)
+        self.metrics.written.inc(len(written))
 
     def get(self, prediction_id: uuid.UUID) -> PredictionRecord | None:
         """One prediction by id: from Cassandra, or from the spool while it waits there.
@@ -208,10 +236,19 @@ class CassandraStore(PredictionStore):
         hosts_up = self._hosts_up()
         full_reason = self.spool.full_reason()
         state = "connected" if connected and hosts_up else "spooling"
+        waiting_for = ""
+        if not connected:
+            waiting_for = (
+                f"Cassandra {','.join(self.target.hosts)}:{self.target.port} "
+                f"({self._last_error or 'connecting'}); records are spooled meanwhile"
+            )
+        elif not hosts_up:
+            waiting_for = "a Cassandra node to come back; records are spooled meanwhile"
         return {
             "store": self.name,
             "ok": (connected and hosts_up > 0) or full_reason is None,
             "state": state,
+            "waiting_for": waiting_for,
             "keyspace": self.target.keyspace,
             "hosts_up": hosts_up,
             "spool_records": depth,
@@ -227,13 +264,31 @@ class CassandraStore(PredictionStore):
         }
 
     def close(self) -> None:
-        """Stop the background threads and the driver; spooled records stay on disk."""
+        """Stop the background threads, drain the spool one last time, stop the driver.
+
+        The final drain hands this process's spooled records to Cassandra before the process
+        goes (a pod's spool may not come back); what Cassandra does not take stays on disk for
+        the next process on the same volume.
+        """
         self._closing.set()
         self._replayer.stop()
         self._connector.join(timeout=5)
+        self._final_drain()
         if self._cluster is not None:
             self._cluster.shutdown()
         self.spool.close()
+
+    def _final_drain(self) -> None:
+        if not self._connected.is_set() or not self.spool.depth():
+            log.info("closing: %d record(s) left in the spool", self.spool.depth())
+            return
+        try:
+            count = self.spool.drain(self._replay_one)
+        except Exception as error:
+            log.warning("closing: final spool drain failed (%s); records stay on disk", error)
+            return
+        self._replayed(count)
+        log.info("closing: final drain replayed %d record(s)", count)
 
     # --- extra API (tests, benchmark, service readiness) ------------------------------------
 
@@ -250,7 +305,18 @@ class CassandraStore(PredictionStore):
     # --- writing ----------------------------------------------------------------------------
 
     def _write(self, record: PredictionRecord) -> None:
-        """Write all rows of a record concurrently; raise unless every one is acknowledged."""
+        """Write all rows of a record; raise unless every one is acknowledged."""
+        self._result(self._submit_write(record))
+        self._wrote(record)
+
+    def _wrote(self, record: PredictionRecord) -> None:
+        """Remember the history slice as indexed once a record's rows are written."""
+        if len(self._known_buckets) > 1000:  # a week of slices; older ones are never written
+            self._known_buckets.clear()
+        self._known_buckets.add((record.day, bucket_of(record.created_at)))
+
+    def _submit_write(self, record: PredictionRecord) -> ResponseFuture:
+        """Send all rows of a record as one request; the future says whether they were taken."""
         day, bucket = record.day, bucket_of(record.created_at)
         values = record_values(record)
         writes: list[tuple[str, list[Any]]] = [
@@ -273,10 +339,56 @@ class CassandraStore(PredictionStore):
         for name, params in writes:
             batch.add(self._statement(name), params)
         batch.is_idempotent = True
-        self._result(self._submit(batch, None))
-        if len(self._known_buckets) > 1000:  # a week of slices; older ones are never written
-            self._known_buckets.clear()
-        self._known_buckets.add((day, bucket))
+        return self._submit(batch, None)
+
+    def _write_all(
+        self, records: Sequence[PredictionRecord]
+    ) -> tuple[list[PredictionRecord], list[PredictionRecord], str]:
+        """Write records concurrently: (written, failed, the first failure's reason)."""
+        futures: list[ResponseFuture | str] = []
+        for record in records:
+            try:
+                futures.append(self._submit_write(record))
+            except Exception as error:
+                futures.append(f"{type(error).__name__}: {error}")
+        outcomes = [
+            self._outcome(record, future) for record, future in zip(records, futures, strict=True)
+        ]
+        written = [r for r, error in zip(records, outcomes, strict=True) if error is None]
+        failed = [r for r, error in zip(records, outcomes, strict=True) if error is not None]
+        reason = next((error for error in outcomes if error is not None), "")
+        return written, failed, reason
+
+    def _outcome(self, record: PredictionRecord, future: ResponseFuture | str) -> str | None:
+        """None once the record's write is acknowledged, else why it failed."""
+        if isinstance(future, str):
+            return future
+        try:
+            self._result(future)
+        except StoreError as error:
+            return str(error)
+        self._wrote(record)
+        return None
+
+    def _undo(self, records: Sequence[PredictionRecord]) -> None:
+        """Delete records written by a batch that could not be recorded whole."""
+        left = []
+        for record in records:
+            values = [
+                ("delete_prediction", [record.id]),
+                ("delete_by_day", [record.day, bucket_of(record.created_at), record.created_at,
+                                   record.id]),
+                ("delete_by_digit", [record.day, record.digit, record.id]),
+            ]  # fmt: skip
+            try:
+                for future in [self._execute_async(name, params) for name, params in values]:
+                    self._result(future)
+            except StoreError:
+                left.append(str(record.id))
+        if left:
+            log.error("BATCH PARTLY RECORDED: could not undo %s", ", ".join(left))
+            raise StoreError(f"batch partly recorded; these ids remain: {', '.join(left)}")
+        log.warning("batch of %d undone: the rest could not be recorded", len(records))
 
     def _replay_one(self, record: PredictionRecord) -> None:
         if not self._connected.is_set():
@@ -284,17 +396,22 @@ class CassandraStore(PredictionStore):
         self._write(record)
 
     def _spool_record(self, record: PredictionRecord, reason: str) -> None:
+        self._spool_records([record], reason)
+
+    def _spool_records(self, records: Sequence[PredictionRecord], reason: str) -> None:
+        """Spool records in one append (all or none); raise StoreError if it refuses them."""
+        record = records[0]
         try:
-            self.spool.append(record)
+            self.spool.append_many(records)
         except StoreError as error:  # spool full, or the disk refused the write
             self.metrics.failed.inc()
             self._update_spool_gauges()
             log.error("RECORD REFUSED: %s (Cassandra: %s)", error, reason)
             raise StoreError(str(error)) from error
-        self.metrics.spooled.inc()
+        self.metrics.spooled.inc(len(records))
         self._last_error = reason
         depth, _ = self._update_spool_gauges()
-        self._spooled_since_log += 1
+        self._spooled_since_log += len(records)
         now = time.monotonic()
         # One log line per interval, not one per record, during an outage.
         if now - self._last_spool_log >= _SPOOL_LOG_INTERVAL_S:
@@ -396,16 +513,19 @@ class CassandraStore(PredictionStore):
         return sum(1 for host in cluster.metadata.all_hosts() if host.is_up)
 
     def _connect_loop(self) -> None:
+        """Connect in the background, retrying with backoff until connected or closing.
+
+        Every failure is retried, whatever it is: host names that do not resolve yet (a
+        Kubernetes pod started before its database's DNS record exists), refused connections,
+        authentication, a keyspace not created yet. The thread only ends connected or closed.
+        """
         delay = 0.5
         attempt = 0
         while not self._closing.is_set():
             attempt += 1
-            cluster = build_cluster(self.settings, self.target)
             try:
-                session = cluster.connect()
-                statements = prepare_all(session, self.target.keyspace)
+                self._connect_once()
             except Exception as error:
-                cluster.shutdown()
                 self._last_error = f"{type(error).__name__}: {error}"
                 if attempt == 1 or attempt % 10 == 0:
                     log.warning(
@@ -418,14 +538,25 @@ class CassandraStore(PredictionStore):
                 self._closing.wait(delay)
                 delay = min(delay * 2, _MAX_CONNECT_BACKOFF_S)
                 continue
-            self._cluster, self._session, self._statements = cluster, session, statements
-            self._last_error = ""
-            self._connected.set()
             log.info(
-                "connected to Cassandra %s keyspace %s (consistency %s)",
+                "connected to Cassandra %s keyspace %s (consistency %s) after %d attempt(s)",
                 ",".join(self.target.hosts),
                 self.target.keyspace,
                 self.settings.cassandra_consistency,
+                attempt,
             )
             self._replayer.wake()
             return
+
+    def _connect_once(self) -> None:
+        """Build the driver, connect and prepare the statements, or raise and leave nothing."""
+        cluster = build_cluster(self.settings, self.target)
+        try:
+            session = cluster.connect()
+            statements = prepare_all(session, self.target.keyspace)
+        except BaseException:
+            cluster.shutdown()
+            raise
+        self._cluster, self._session, self._statements = cluster, session, statements
+        self._last_error = ""
+        self._connected.set()

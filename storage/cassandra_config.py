@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from urllib.parse import urlsplit
-
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
@@ -16,42 +12,21 @@ from cassandra.policies import (
 )
 
 from settings import Settings
+from storage.cassandra_spec import (
+    DEFAULT_PORT,
+    CassandraTarget,
+    parse_replication,
+    parse_store_url,
+)
 
-DEFAULT_PORT = 9042
-_KEYSPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
-_DC_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-@dataclass(frozen=True)
-class CassandraTarget:
-    """Where the store lives: contact points, CQL port and keyspace."""
-
-    hosts: tuple[str, ...]
-    port: int
-    keyspace: str
-
-
-def parse_store_url(url: str) -> CassandraTarget:
-    """Parse ``cassandra://HOST[,HOST...][:PORT]/KEYSPACE``.
-
-    Raises:
-        ValueError: The URL is not a valid Cassandra store URL.
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "cassandra":
-        raise ValueError(f"not a cassandra:// URL: {url!r}")
-    netloc = parts.netloc.rsplit("@", 1)[-1]  # credentials never come from the URL
-    port = DEFAULT_PORT
-    if ":" in netloc:
-        netloc, port_text = netloc.rsplit(":", 1)
-        port = int(port_text)
-    hosts = tuple(host.strip() for host in netloc.split(",") if host.strip())
-    keyspace = parts.path.strip("/")
-    if not hosts:
-        raise ValueError(f"no host in store URL {url!r}")
-    if not _KEYSPACE_RE.match(keyspace):
-        raise ValueError(f"invalid keyspace name {keyspace!r} in store URL")
-    return CassandraTarget(hosts, port, keyspace)
+__all__ = [
+    "DEFAULT_PORT",
+    "CassandraTarget",
+    "build_cluster",
+    "consistency_level",
+    "parse_store_url",
+    "replication_cql",
+]
 
 
 def replication_cql(setting: str) -> str:
@@ -60,23 +35,7 @@ def replication_cql(setting: str) -> str:
     Raises:
         ValueError: The setting is malformed.
     """
-    strategy, _, spec = setting.partition(":")
-    if strategy == "SimpleStrategy":
-        factor = int(spec or "1")
-        if factor < 1:
-            raise ValueError("replication factor must be at least 1")
-        return f"{{'class': 'SimpleStrategy', 'replication_factor': {factor}}}"
-    if strategy == "NetworkTopologyStrategy":
-        entries = []
-        for item in spec.split(","):
-            dc, _, factor_text = item.partition("=")
-            if not _DC_RE.match(dc.strip()) or int(factor_text) < 1:
-                raise ValueError(f"bad data-centre entry {item!r} in replication {setting!r}")
-            entries.append(f"'{dc.strip()}': {int(factor_text)}")
-        if not entries:
-            raise ValueError(f"no data centre in replication {setting!r}")
-        return "{'class': 'NetworkTopologyStrategy', " + ", ".join(entries) + "}"
-    raise ValueError(f"unknown replication strategy in {setting!r}")
+    return parse_replication(setting).cql()
 
 
 def consistency_level(name: str) -> int:

@@ -50,6 +50,14 @@ _CQL = {
         "SELECT count(*) AS predictions, count(label) AS feedback, sum(correct) AS correct "
         "FROM $ks.predictions_by_digit WHERE day = ? AND digit = ?"
     ),
+    "delete_prediction": "DELETE FROM $ks.predictions WHERE id = ?",
+    "delete_by_day": (
+        "DELETE FROM $ks.predictions_by_day "
+        "WHERE day = ? AND bucket = ? AND created_at = ? AND id = ?"
+    ),
+    "delete_by_digit": (
+        "DELETE FROM $ks.predictions_by_digit WHERE day = ? AND digit = ? AND id = ?"
+    ),
     "update_label": "UPDATE $ks.predictions SET label = ? WHERE id = ?",
     "update_digit_label": (
         "UPDATE $ks.predictions_by_digit SET label = ?, correct = ? "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
 
 from storage.base import PredictionStore
@@ -16,6 +17,9 @@ class NullStore(PredictionStore):
 
     def record(self, record: PredictionRecord) -> None:
         """Drop the record."""
+
+    def record_many(self, records: Sequence[PredictionRecord]) -> None:
+        """Drop the records."""
 
     def get(self, prediction_id: uuid.UUID) -> PredictionRecord | None:
         """Nothing is ever found."""

@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -80,18 +80,31 @@ class Spool:
             SpoolFullError: The spool is at its size limit.
             SpoolWriteError: The disk refused the write (e.g. ENOSPC, EIO); nothing was kept.
         """
-        data = (record.to_json() + "\n").encode()
+        self.append_many([record])
+
+    def append_many(self, records: Sequence[PredictionRecord]) -> None:
+        """Durably append records in one write and one fsync: all of them or none.
+
+        Raises:
+            SpoolFullError: The spool cannot take all of them (none was written).
+            SpoolWriteError: The disk refused the write (e.g. ENOSPC, EIO); nothing was kept.
+        """
+        lines = [(record.to_json() + "\n").encode() for record in records]
+        data = b"".join(lines)
         with self._lock:
-            self._check_room(record, len(data))
+            self._check_room(records, len(data))
             try:
                 where = self._write_durably(data)
             except OSError as error:
                 self.write_errors += 1
                 raise SpoolWriteError(
-                    f"spool {self.directory} could not store record {record.id} "
+                    f"spool {self.directory} could not store {_names(records)} "
                     f"({type(error).__name__}: {error}); nothing of it was kept"
                 ) from error
-            self.index.add(record.id, where)
+            offset = where.offset
+            for record, line in zip(records, lines, strict=True):
+                self.index.add(record.id, Location(where.segment, offset, len(line)))
+                offset += len(line)
 
     def size_bytes(self) -> int:
         """Bytes in all segments (pending records of every process)."""
@@ -174,13 +187,13 @@ class Spool:
         with self._lock:
             self._close_active()
 
-    def _check_room(self, record: PredictionRecord, length: int) -> None:
+    def _check_room(self, records: Sequence[PredictionRecord], length: int) -> None:
         size = self.size_bytes()
         if size + length > self.max_bytes:
-            self.refused += 1
+            self.refused += len(records)
             raise SpoolFullError(
                 f"spool {self.directory} is full ({size} of {self.max_bytes} bytes); "
-                f"record {record.id} refused"
+                f"{_names(records)} refused"
             )
 
     def _write_durably(self, data: bytes) -> Location:
@@ -451,6 +464,11 @@ def _write_all(fd: int, data: bytes) -> None:
         if written <= 0:  # not expected from a regular file; never loop forever on it
             raise OSError(f"write() returned {written} with {len(view)} bytes left")
         view = view[written:]
+
+
+def _names(records: Sequence[PredictionRecord]) -> str:
+    """``record <id>`` for one record, ``<n> records`` for several (log and error messages)."""
+    return f"record {records[0].id}" if len(records) == 1 else f"{len(records)} records"
 
 
 def _mtime(path: Path) -> float:

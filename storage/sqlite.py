@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -61,28 +62,15 @@ class SQLiteStore(PredictionStore):
 
     def record(self, record: PredictionRecord) -> None:
         """Insert the record; a second insert of the same id is ignored."""
-        row = (
-            str(record.id),
-            _ts(record.created_at),
-            record.day.isoformat(),
-            record.digit,
-            record.confidence,
-            json.dumps(list(record.probabilities)),
-            record.model,
-            record.preprocessing,
-            record.image_sha256,
-            record.normalized,
-            record.filename,
-            record.content_type,
-            record.byte_size,
-            record.latency_ms,
-            record.label,
-        )
+        self.record_many([record])
+
+    def record_many(self, records: Sequence[PredictionRecord]) -> None:
+        """Insert the records in one transaction: all of them or none."""
         try:
             with self._lock, self._db:
-                self._db.execute(
+                self._db.executemany(
                     f"INSERT OR IGNORE INTO predictions ({_COLUMNS}) VALUES ({','.join('?' * 15)})",
-                    row,
+                    [_row(record) for record in records],
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite write failed: {exc}") from exc
@@ -164,6 +152,26 @@ class SQLiteStore(PredictionStore):
                 return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite read failed: {exc}") from exc
+
+
+def _row(record: PredictionRecord) -> tuple[object, ...]:
+    return (
+        str(record.id),
+        _ts(record.created_at),
+        record.day.isoformat(),
+        record.digit,
+        record.confidence,
+        json.dumps(list(record.probabilities)),
+        record.model,
+        record.preprocessing,
+        record.image_sha256,
+        record.normalized,
+        record.filename,
+        record.content_type,
+        record.byte_size,
+        record.latency_ms,
+        record.label,
+    )
 
 
 def _ts(value: datetime) -> str:

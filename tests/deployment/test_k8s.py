@@ -337,7 +337,22 @@ def test_the_spool_is_on_a_volume_that_survives_container_restarts(
     volumes = {v["name"]: v for v in template.spec["volumes"]}
     mounts = {Path(m["mountPath"]): volumes[m["name"]] for m in container["volumeMounts"]}
     assert spool_dir in mounts, f"{spool_dir} is not a mounted volume"
-    assert {"emptyDir", "persistentVolumeClaim"} & set(mounts[spool_dir])
+    claim_name = mounts[spool_dir]["persistentVolumeClaim"]["claimName"]
+    (claim,) = [m for m in objects(manifests, "PersistentVolumeClaim") if m["metadata"]["name"]
+                == claim_name]  # fmt: skip
+    # Shared by every replica: a deleted pod's spooled records are drained by the others.
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_a_terminating_service_pod_finishes_requests_and_drains_within_its_grace(
+    manifests: list[Manifest],
+) -> None:
+    template = pod_template(manifests, *SERVICE)
+    container = template.containers(init=False)[0]
+    wait = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert wait[0] == "sleep"
+    deadline = settings_from_env(settings_env(manifests)).request_deadline_s
+    assert template.spec["terminationGracePeriodSeconds"] >= int(wait[1]) + deadline + 20
 
 
 # --- selectors and ports -------------------------------------------------------------------

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,18 +60,21 @@ def stop(process: subprocess.Popen[bytes], grace: float = 20) -> None:
 
 
 @contextmanager
-def running_service(env: dict[str, str], workdir: Path, timeout: float = 180) -> Iterator[str]:
+def running_service(
+    env: dict[str, str], workdir: Path, timeout: float = 180, wrapper: Sequence[str] = ()
+) -> Iterator[str]:
     """Serve ``service:DigitService`` on a free port with ``env`` added; yield its base URL.
 
-    The server's output goes to ``workdir/server.log``.
+    The server's output goes to ``workdir/server.log``. ``wrapper`` is a command prefix the
+    server runs under (e.g. ``unshare`` for a private ``/etc/hosts``).
     """
-    with running_process(env, workdir, timeout) as (url, _):
+    with running_process(env, workdir, timeout, wrapper) as (url, _):
         yield url
 
 
 @contextmanager
 def running_process(
-    env: dict[str, str], workdir: Path, timeout: float = 180
+    env: dict[str, str], workdir: Path, timeout: float = 180, wrapper: Sequence[str] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Like :func:`running_service`, also yielding the ``bentoml serve`` process (for its pid)."""
     port = free_port()
@@ -79,7 +82,7 @@ def running_process(
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [str(BENTOML), "serve", "service:DigitService", "--host", "127.0.0.1",
+            [*wrapper, str(BENTOML), "serve", "service:DigitService", "--host", "127.0.0.1",
              "--port", str(port)],
             cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip

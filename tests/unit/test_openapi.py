@@ -85,7 +85,7 @@ def test_every_reference_resolves(document: dict[str, Any]) -> None:
 
 def test_the_upload_apis_document_every_readme_status(document: dict[str, Any]) -> None:
     statuses = _readme_error_statuses()
-    assert statuses == {"400", "413", "415", "422", "503"}
+    assert statuses == {"400", "409", "413", "415", "422", "503"}
     for path in UPLOAD_APIS:
         responses = document["paths"][path]["post"]["responses"]
         assert statuses | {"200"} == set(responses), path
@@ -146,3 +146,14 @@ def test_the_middleware_serves_the_document() -> None:
 
 def test_the_middleware_leaves_other_methods_to_the_app() -> None:
     assert _doc_client().post(DOC_PATH).status_code == 405
+
+
+def test_the_upload_apis_document_the_idempotency_key_and_its_replay_header(
+    document: dict[str, Any],
+) -> None:
+    for path in UPLOAD_APIS:
+        post = document["paths"][path]["post"]
+        headers = [p for p in post["parameters"] if p["in"] == "header"]
+        assert [p["name"] for p in headers] == ["Idempotency-Key"]
+        assert headers[0]["schema"]["maxLength"] == 255
+        assert "Idempotent-Replayed" in post["responses"]["200"]["headers"]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from settings import Settings, describe, settings_from_env
+from settings import Settings, SettingsError, describe, load_settings, settings_from_env
 
 
 def test_defaults_need_no_environment() -> None:
@@ -39,3 +39,57 @@ def test_secrets_are_masked_when_described() -> None:
 
 def test_every_setting_is_documented() -> None:
     assert all(field.description for field in Settings.model_fields.values())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("DIGITS_CASSANDRA_CONSISTENCY", "LOCAL_QOURUM", "LOCAL_QUORUM"),
+        ("DIGITS_CASSANDRA_REPLICATION", "SimpleStrategy:zero", "replication factor"),
+        ("DIGITS_CASSANDRA_REPLICATION", "EverywhereStrategy:3", "unknown replication strategy"),
+        ("DIGITS_STORE_URL", "cassandra://db:99999/digits", "invalid port"),
+        ("DIGITS_STORE_URL", "cassandra://db/bad-keyspace", "invalid keyspace"),
+        ("DIGITS_STORE_URL", "postgres://db/digits", "scheme must be one of"),
+        ("DIGITS_STORE_URL", "sqlite://", "needs a path"),
+        ("DIGITS_LOG_LEVEL", "LOUD", "DEBUG"),
+    ],
+)
+def test_a_mistyped_setting_stops_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    load_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as stopped:
+            load_settings()
+    finally:
+        load_settings.cache_clear()
+    message = str(stopped.value)
+    assert f"{variable}={value!r}" in message
+    assert reason in message
+    assert stopped.value.code == message  # SystemExit: the message, exit status 1, no traceback
+
+
+def test_a_password_is_never_echoed_in_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGITS_CASSANDRA_PASSWORD", "hunter2")
+    monkeypatch.setenv("DIGITS_WORKERS", "0")
+    load_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as stopped:
+            load_settings()
+    finally:
+        load_settings.cache_clear()
+    assert "hunter2" not in str(stopped.value)
+
+
+def test_consistency_names_are_case_insensitive_and_the_drivers_own() -> None:
+    from typing import get_args
+
+    from cassandra import ConsistencyLevel
+
+    from storage.cassandra_spec import ConsistencyName
+
+    assert settings_from_env({"DIGITS_CASSANDRA_CONSISTENCY": "quorum"}).cassandra_consistency == (
+        "QUORUM"
+    )
+    assert set(get_args(ConsistencyName)) == set(ConsistencyLevel.name_to_value)
