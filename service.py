@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -27,7 +28,8 @@ import bentoml
 import numpy as np
 from starlette.responses import Response
 
-from imaging.decode import ImageRejected
+from imaging.decode import ImageRejected, decoded_pixels
+from imaging.pipeline import DRAFT_SIDE
 from serving import idempotency, metrics
 from serving.errors import ErrorShapeMiddleware, error_response
 from serving.guards import DECLARED, MultipartOnlyMiddleware, install_strict_multipart
@@ -75,6 +77,7 @@ class DigitService:
         self.sure_from = sure_threshold(SETTINGS, metadata)
         self.store = open_store(SETTINGS)
         self.in_flight = idempotency.InFlight()
+        self.decode_slots = threading.BoundedSemaphore(SETTINGS.max_concurrent_decodes)
         log.info(
             "ready: model %s (temperature %.3g, sure from %.3g), store %s",
             self.classifier.tag,
@@ -163,10 +166,18 @@ class DigitService:
             replayed = self._recorded_answer(ids, uploads, ctx, preview)
             if replayed is not None:
                 return replayed
+        budget = sum(decoded_pixels(upload.data, DRAFT_SIDE) for upload in uploads)
+        if budget > self.settings.max_request_pixels:
+            message = (
+                f"the images hold {budget} pixels to decode, more than one request may "
+                f"({self.settings.max_request_pixels}); send fewer or smaller images"
+            )
+            return self._refuse(ctx, 413, message)
         prepared: list[PreparedImage] = []
         for upload, (_, field) in zip(uploads, files, strict=True):
             try:
-                prepared.append(prepare(upload, self.settings.max_image_pixels))
+                with self.decode_slots:
+                    prepared.append(self._prepare(upload))
             except ImageRejected as exc:
                 return self._refuse(ctx, exc.status, _where(field, len(files)) + exc.message)
         decoded_at = time.perf_counter()
@@ -191,6 +202,9 @@ class DigitService:
             started, decoded_at, predicted_at, time.perf_counter()
         )
         return [self._prediction_of(r, preview) for r in records]
+
+    def _prepare(self, upload: Upload) -> PreparedImage:
+        return prepare(upload, self.settings.max_image_pixels, self.settings.max_decoded_pixels)
 
     def _recorded_answer(
         self, ids: list[uuid.UUID], uploads: list[Upload], ctx: bentoml.Context, preview: bool

@@ -57,7 +57,27 @@ class Settings(BaseModel):
         description="Largest accepted request body (phone photos are 3-12 MB); larger gets 413.",
     )
     max_image_pixels: int = Field(
-        40_000_000, ge=784, description="Largest decoded image (width x height); larger gets 413."
+        40_000_000,
+        ge=784,
+        description="Largest image as stored (width x height; a 12 MP photo is 12,192,768); "
+        "larger gets 413.",
+    )
+    max_decoded_pixels: int = Field(
+        16_000_000,
+        ge=784,
+        description="Largest image as decoded (JPEG photos decode at 1/2-1/8 size, so only "
+        "other formats come near it); larger gets 413. Bounds one image's memory.",
+    )
+    max_request_pixels: int = Field(
+        64_000_000,
+        ge=784,
+        description="Most decoded pixels one request may bring (a batch's sum); more gets 413.",
+    )
+    max_concurrent_decodes: int = Field(
+        2,
+        ge=1,
+        description="Uploads decoded and preprocessed at once per worker; the others wait. "
+        "Bounds peak memory under load.",
     )
     max_batch_images: int = Field(
         64, ge=1, description="Most images one /predict_batch call takes."

@@ -53,6 +53,7 @@ def decode_image(
     max_pixels: int,
     declared_type: str | None = None,
     draft_side: int | None = None,
+    max_decoded_pixels: int | None = None,
 ) -> DecodedImage:
     """Decode untrusted bytes into a loaded, upright image.
 
@@ -63,6 +64,8 @@ def decode_image(
         draft_side: When set, a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that
             keeps its longer side at least this long: a 12 MP photo costs a fraction of a full
             decode and of its memory. Other formats decode at full size.
+        max_decoded_pixels: Largest width x height actually decoded (after the reduced-size
+            JPEG decode): what bounds the memory and time one image costs.
 
     Raises:
         ImageRejected: 400 empty, undecodable, truncated or multi-frame; 413 too many pixels;
@@ -89,9 +92,36 @@ def decode_image(
         )
     if draft_side is not None and fmt == "JPEG":
         _draft(image, draft_side)
+    _check_decoded(image, max_decoded_pixels)
     _load(image)
     shown = upright(image)
     return DecodedImage(shown, fmt, shown.width, shown.height)
+
+
+def decoded_pixels(data: bytes, draft_side: int | None) -> int:
+    """How many pixels decoding ``data`` would produce (header only; 0 if it is no image).
+
+    What a request's pixel budget is charged, before anything is decoded.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+            if draft_side is not None and image.format == "JPEG":
+                _draft(image, draft_side)
+            return image.width * image.height
+    except Exception:  # anything unreadable is refused by decode_image, which says why
+        return 0
+
+
+def _check_decoded(image: Image.Image, limit: int | None) -> None:
+    width, height = image.size
+    if limit is not None and width * height > limit:
+        raise ImageRejected(
+            413,
+            f"image too large to decode: {width}x{height} pixels (limit {limit} pixels; "
+            "JPEG photos are decoded at reduced size and may be larger)",
+        )
 
 
 def upright(image: Image.Image) -> Image.Image:

@@ -138,6 +138,7 @@ def preprocess_bytes(
     max_pixels: int,
     declared_type: str | None = None,
     version: str = PREPROCESSING_VERSION,
+    max_decoded_pixels: int | None = None,
 ) -> Normalized:
     """Decode untrusted upload bytes the way ``version`` does, then preprocess them.
 
@@ -149,7 +150,8 @@ def preprocess_bytes(
         BlankImage: no digit found (422 in the service).
     """
     draft = DRAFT_SIDES[_known(version)]
-    return preprocess(decode_image(data, max_pixels, declared_type, draft).image, version)
+    decoded = decode_image(data, max_pixels, declared_type, draft, max_decoded_pixels)
+    return preprocess(decoded.image, version)
 
 
 def _known(version: str) -> str:

@@ -45,15 +45,19 @@ def read_upload(path: Path, filename: str | None, content_type: str | None, limi
     return Upload(path.read_bytes(), sanitize_filename(filename), content_type)
 
 
-def prepare(upload: Upload, max_pixels: int) -> PreparedImage:
-    """Decode and normalise one upload.
+def prepare(
+    upload: Upload, max_pixels: int, max_decoded_pixels: int | None = None
+) -> PreparedImage:
+    """Decode and normalise one upload (limits: see :func:`imaging.decode.decode_image`).
 
     Raises:
         ImageRejected: the bytes are not an acceptable image (400/413/415), or hold no digit
             (422).
     """
     try:
-        normalized = preprocess_bytes(upload.data, max_pixels, upload.content_type)
+        normalized = preprocess_bytes(
+            upload.data, max_pixels, upload.content_type, max_decoded_pixels=max_decoded_pixels
+        )
     except BlankImage as exc:
         raise ImageRejected(422, str(exc)) from exc
     digest = hashlib.sha256(upload.data).hexdigest()

@@ -7,8 +7,6 @@ processes, sampled every 0.1 s) is recorded throughout.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
 from tests.support import hostile, mutate
 from tests.support.drawing import draw_digit
+from tests.support.rss import PeakRss
 from tests.support.server import running_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -55,37 +53,6 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer
     }
     with running_process(env, workdir) as (url, process):
         yield FuzzServer(url, process.pid, workdir / "server.log")
-
-
-class PeakRss:
-    """Samples the RSS of a process and its descendants in a thread; keeps the peak."""
-
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
-        self.root = psutil.Process(pid)
-        self.interval = interval
-        self.peak = self.now()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def now(self) -> int:
-        """The tree's resident memory right now, in bytes."""
-        total = 0
-        for process in [self.root, *self.root.children(recursive=True)]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += process.memory_info().rss
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self.now())
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imaging.decode import ImageRejected, decode_image
+from imaging.decode import ImageRejected, decode_image, decoded_pixels
 from imaging.pipeline import preprocess_bytes
 from tests.support import hostile
 from tests.support.drawing import draw_digit
@@ -83,3 +83,23 @@ def test_corrupt_exif_still_reaches_the_digit_pipeline() -> None:
         draw_digit(7).convert("RGB"), "JPEG", exif=hostile.CORRUPT_EXIF["short-tag-as-text"]
     )
     assert preprocess_bytes(data, LIMIT).pixels.shape == (28, 28)
+
+
+def test_an_image_too_large_to_decode_is_413_before_any_pixel_is_decoded() -> None:
+    big = hostile.encode(Image.new("L", (1000, 800), 255), "PNG")
+    with pytest.raises(ImageRejected) as refused:
+        decode_image(big, LIMIT, max_decoded_pixels=500_000)
+    assert refused.value.status == 413
+    assert "too large to decode" in refused.value.message
+
+
+def test_a_large_jpeg_is_judged_by_its_reduced_decode() -> None:
+    photo = hostile.encode(Image.new("RGB", (4032, 3024), "white"), "JPEG")
+    assert decoded_pixels(photo, 448) == 504 * 378
+    decoded = decode_image(photo, LIMIT, draft_side=448, max_decoded_pixels=1_000_000)
+    assert (decoded.width, decoded.height) == (504, 378)
+
+
+def test_decoded_pixels_reads_only_the_header_and_is_zero_for_garbage() -> None:
+    assert decoded_pixels(hostile.encode(Image.new("L", (300, 200)), "PNG"), 448) == 60_000
+    assert decoded_pixels(b"not an image", 448) == 0
