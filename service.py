@@ -31,6 +31,7 @@ from starlette.responses import Response
 from imaging.decode import ImageRejected, decoded_pixels
 from imaging.pipeline import DRAFT_SIDE
 from serving import idempotency, metrics
+from serving.access import Access
 from serving.errors import ErrorShapeMiddleware, error_response
 from serving.guards import DECLARED, MultipartOnlyMiddleware, install_strict_multipart
 from serving.health import ReadinessMiddleware
@@ -77,6 +78,7 @@ class DigitService:
         self.sure_from = sure_threshold(SETTINGS, metadata)
         self.store = open_store(SETTINGS)
         self.in_flight = idempotency.InFlight()
+        self.access = Access(SETTINGS)
         self.decode_slots = threading.BoundedSemaphore(SETTINGS.max_concurrent_decodes)
         log.info(
             "ready: model %s (temperature %.3g, sure from %.3g), store %s",
@@ -259,6 +261,7 @@ class DigitService:
             preprocessing=record.preprocessing,
             created_at=record.created_at,
             preview=png_base64(pixels) if preview else None,
+            feedback_token=self.access.feedback_token(record.id),
         )
 
     def _refuse(self, ctx: bentoml.Context, status: int, message: str) -> Any:

@@ -106,6 +106,18 @@ class Settings(BaseModel):
         30, ge=0, description="Days the per-day history keeps a prediction (0 = forever)."
     )
 
+    # --- access --------------------------------------------------------------------------
+    api_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token for history, stats, filenames and relabelling any prediction "
+        "(empty: history and stats are open, as on a local machine).",
+    )
+    feedback_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the per-prediction feedback tokens; the same on every worker and "
+        "replica (empty: a random key per process).",
+    )
+
     # --- Cassandra -------------------------------------------------------------------------
     cassandra_local_dc: str = Field("datacenter1", description="Local data centre for routing.")
     cassandra_consistency: ConsistencyName = Field(
@@ -189,7 +201,8 @@ def explain(error: ValidationError) -> str:
     for problem in error.errors():
         name = str(problem["loc"][0]) if problem["loc"] else "?"
         variable = ENV_PREFIX + name.upper()
-        value = "***" if "password" in name else repr(problem.get("input"))
+        secret = any(word in name for word in ("password", "token", "secret"))
+        value = "***" if secret else repr(problem.get("input"))
         reason = problem["msg"].removeprefix("Value error, ")
         lines.append(f"  {variable}={value}: {reason}")
     return "\n".join(lines)

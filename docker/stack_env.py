@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import secrets
 
-REQUIRED_SECRETS = ("CASSANDRA_SUPERUSER_PASSWORD", "DIGITS_CASSANDRA_PASSWORD")
+REQUIRED_SECRETS = (
+    "CASSANDRA_SUPERUSER_PASSWORD",
+    "DIGITS_CASSANDRA_PASSWORD",
+    "DIGITS_FEEDBACK_SECRET",
+)
 
 
 def render_env(length: int = 24) -> str:

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 LEGACY_PATHS = frozenset({"/upload"})
 MAX_ERROR_BODY = 64 * 1024
 #: Headers of an error response that survive its reshaping (``Connection: close`` of a 413).
-KEPT_HEADERS = ("connection", "allow", "retry-after")
+KEPT_HEADERS = ("connection", "allow", "retry-after", "www-authenticate")
 
 
 def error_response(status: int, message: str, path: str = "") -> Response:

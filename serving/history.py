@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from serving import metrics, web
+from serving.access import Access
 from serving.errors import error_response
 from serving.schemas import FeedbackOut, HistoryItem, HistoryPage, StatsOut
 from storage.base import StoreError
@@ -30,11 +31,36 @@ MAX_PAGE = 100
 DEFAULT_PAGE = 20
 #: Largest feedback body read; ``{"label": 7}`` needs a dozen bytes.
 MAX_FEEDBACK_BYTES = 64 * 1024
+FEEDBACK_REFUSED = (
+    "feedback needs the prediction's feedback_token (from the answer to the upload) "
+    "or Authorization: Bearer <API token>"
+)
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _store() -> Any:
     return bentoml.get_current_service().store
+
+
+def _access() -> Access:
+    return bentoml.get_current_service().access
+
+
+def _authorization(request: Request) -> str:
+    return request.headers.get("authorization", "")
+
+
+def _refuse_reader(request: Request) -> Response | None:
+    """401 when history and stats need the API token and the request lacks it."""
+    if _access().may_read(_authorization(request)):
+        return None
+    response = error_response(401, "history and stats need Authorization: Bearer <API token>")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="digits"'
+    return response
+
+
+def _private(request: Request) -> bool:
+    return _access().is_operator(_authorization(request))
 
 
 def _unavailable(exc: StoreError) -> Response:
@@ -43,6 +69,8 @@ def _unavailable(exc: StoreError) -> Response:
 
 async def list_predictions(request: Request) -> Response:
     """GET /predictions?limit=&cursor=&day= — newest first, paged by an opaque cursor."""
+    if refused := _refuse_reader(request):
+        return refused
     try:
         limit = int(request.query_params.get("limit", DEFAULT_PAGE))
         day = _parse_day(request.query_params.get("day"), default=None)
@@ -57,12 +85,14 @@ async def list_predictions(request: Request) -> Response:
         return error_response(400, "invalid cursor")
     except StoreError as exc:
         return _unavailable(exc)
-    items = [HistoryItem.from_record(r) for r in page.records]
+    items = [HistoryItem.from_record(r, _private(request)) for r in page.records]
     return JSONResponse(HistoryPage(items=items, cursor=page.cursor).model_dump(mode="json"))
 
 
 async def get_prediction(request: Request) -> Response:
     """GET /predictions/{id} — one recorded prediction."""
+    if refused := _refuse_reader(request):
+        return refused
     prediction_id = _parse_id(request.path_params["prediction_id"])
     if prediction_id is None:
         return error_response(400, "prediction id must be a UUID")
@@ -72,11 +102,14 @@ async def get_prediction(request: Request) -> Response:
         return _unavailable(exc)
     if record is None:
         return error_response(404, f"no prediction {prediction_id}")
-    return JSONResponse(HistoryItem.from_record(record).model_dump(mode="json"))
+    return JSONResponse(HistoryItem.from_record(record, _private(request)).model_dump(mode="json"))
 
 
 async def post_feedback(request: Request) -> Response:
-    """POST /predictions/{id}/feedback {"label": 0-9} — record the true digit."""
+    """POST /predictions/{id}/feedback {"label": 0-9, "token": ...} — record the true digit.
+
+    Needs the prediction's ``feedback_token`` (or the operator's API token): 403 without.
+    """
     prediction_id = _parse_id(request.path_params["prediction_id"])
     if prediction_id is None:
         return error_response(400, "prediction id must be a UUID")
@@ -84,24 +117,29 @@ async def post_feedback(request: Request) -> Response:
     if body is None:
         return error_response(413, f"feedback body too large (limit {MAX_FEEDBACK_BYTES} bytes)")
     try:
-        label = json.loads(body)["label"]
-    except (ValueError, KeyError, TypeError):
-        return error_response(400, 'body must be JSON {"label": <digit 0-9>}')
+        data = json.loads(body)
+        label, token = data["label"], data.get("token")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return error_response(400, 'body must be JSON {"label": <digit 0-9>, "token": "..."}')
     except RecursionError:
         return error_response(400, 'body is JSON nested too deeply; send {"label": <digit 0-9>}')
     if isinstance(label, float) and label.is_integer():
         label = int(label)  # JSON has one number type: 6.0 is the integer 6
     if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
         return error_response(400, "label must be an integer 0-9")
+    if token is not None and not isinstance(token, str):
+        return error_response(400, "token must be the prediction's feedback_token string")
     store = _store()
     try:
         record = await run_in_threadpool(store.get, prediction_id)
-        found = record is not None and await run_in_threadpool(
-            store.set_label, prediction_id, label
-        )
+        if record is None:
+            return error_response(404, f"no prediction {prediction_id}")
+        if not _access().may_label(prediction_id, token, _authorization(request)):
+            return error_response(403, FEEDBACK_REFUSED)
+        found = await run_in_threadpool(store.set_label, prediction_id, label)
     except StoreError as exc:
         return _unavailable(exc)
-    if record is None or not found:
+    if not found:
         return error_response(404, f"no prediction {prediction_id}")
     correct = label == record.digit
     metrics.FEEDBACK.labels(outcome="correct" if correct else "wrong").inc()
@@ -111,6 +149,8 @@ async def post_feedback(request: Request) -> Response:
 
 async def get_stats(request: Request) -> Response:
     """GET /stats?day=YYYY-MM-DD — predictions per digit and feedback accuracy of a day."""
+    if refused := _refuse_reader(request):
+        return refused
     try:
         day = _parse_day(request.query_params.get("day"), default=utc_now().date())
     except ValueError as exc:

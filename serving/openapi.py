@@ -52,6 +52,9 @@ INPUT_MODELS: tuple[type[BaseModel], ...] = (FeedbackIn,)
 ERRORS: dict[int, str] = {
     400: "Not an acceptable image or request: empty, corrupt or animated image, wrong or "
     "missing form field, text where a file belongs, malformed body, bad query or id",
+    401: "History and stats need `Authorization: Bearer <API token>` (when DIGITS_API_TOKEN "
+    "is set)",
+    403: "Feedback needs the prediction's `feedback_token` or the API token",
     404: "No prediction with that id",
     409: "A request with the same Idempotency-Key is in progress, or only partly recorded; retry",
     413: "Request body or image too large",
@@ -90,7 +93,17 @@ def build_document(service: Any, max_batch_images: int) -> dict[str, Any]:
             {"name": "Web page", "description": "The browser page and these docs."},
         ],
         "paths": paths,
-        "components": {"schemas": component_schemas()},
+        "components": {
+            "schemas": component_schemas(),
+            "securitySchemes": {
+                "apiToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "DIGITS_API_TOKEN: needed for history and stats when set; "
+                    "shows filenames and upload hashes; may label any prediction.",
+                }
+            },
+        },
     }
 
 
@@ -147,7 +160,7 @@ def history_paths() -> dict[str, Any]:
     }
     day = query("day", {"type": "string", "format": "date"}, "A UTC day, YYYY-MM-DD.")
     limit_schema = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}
-    return {
+    paths = {
         "/predictions": {
             "get": operation(
                 "History",
@@ -158,7 +171,10 @@ def history_paths() -> dict[str, Any]:
                     query("cursor", {"type": "string"}, "The previous page's `cursor`."),
                     day,
                 ],
-                {"200": json_response("A page", ref("HistoryPage")), **error_responses((400, 503))},
+                {
+                    "200": json_response("A page", ref("HistoryPage")),
+                    **error_responses((400, 401, 503)),
+                },
             )
         },
         "/predictions/{prediction_id}": {
@@ -169,7 +185,7 @@ def history_paths() -> dict[str, Any]:
                 [prediction_id],
                 {
                     "200": json_response("The prediction", ref("HistoryItem")),
-                    **error_responses((400, 404, 503)),
+                    **error_responses((400, 401, 404, 503)),
                 },
             )
         },
@@ -182,7 +198,7 @@ def history_paths() -> dict[str, Any]:
                     [prediction_id],
                     {
                         "200": json_response("Stored", ref("FeedbackOut")),
-                        **error_responses((400, 404, 413, 503)),
+                        **error_responses((400, 403, 404, 413, 503)),
                     },
                 ),
                 "requestBody": {
@@ -199,11 +215,15 @@ def history_paths() -> dict[str, Any]:
                 [query("day", {"type": "string", "format": "date"}, "Default: today (UTC).")],
                 {
                     "200": json_response("The day's counts", ref("StatsOut")),
-                    **error_responses((400, 503)),
+                    **error_responses((400, 401, 503)),
                 },
             )
         },
     }
+    for methods in paths.values():
+        for op in methods.values():
+            op["security"] = [{}, {"apiToken": []}]  # open, or the operator's token
+    return paths
 
 
 def operations_paths() -> dict[str, Any]:

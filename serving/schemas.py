@@ -28,6 +28,10 @@ class Prediction(BaseModel):
     preview: str | None = Field(
         None, description="Base64 PNG of the 28x28 image the model saw (with preview=true)."
     )
+    feedback_token: str = Field(
+        description="Send it with feedback on this prediction (`token`): only the client that "
+        "got the answer may label it."
+    )
 
 
 class HistoryItem(BaseModel):
@@ -41,16 +45,20 @@ class HistoryItem(BaseModel):
     model: str
     preprocessing: str
     label: int | None = Field(None, description="True digit given as feedback, if any.")
-    filename: str | None = None
+    filename: str | None = Field(
+        None, description="The uploaded file's name (only for the operator's API token)."
+    )
     content_type: str | None = None
     byte_size: int
     latency_ms: float
-    image_sha256: str
+    image_sha256: str | None = Field(
+        None, description="SHA-256 of the upload (only for the operator's API token)."
+    )
     preview: str = Field(description="Base64 PNG of the 28x28 image the model saw.")
 
     @classmethod
-    def from_record(cls, record: PredictionRecord) -> HistoryItem:
-        """Convert a stored record."""
+    def from_record(cls, record: PredictionRecord, private: bool = False) -> HistoryItem:
+        """Convert a stored record; ``private`` adds what identifies the upload."""
         return cls(
             id=record.id,
             digit=record.digit,
@@ -60,11 +68,11 @@ class HistoryItem(BaseModel):
             model=record.model,
             preprocessing=record.preprocessing,
             label=record.label,
-            filename=record.filename,
+            filename=record.filename if private else None,
             content_type=record.content_type,
             byte_size=record.byte_size,
             latency_ms=record.latency_ms,
-            image_sha256=record.image_sha256,
+            image_sha256=record.image_sha256 if private else None,
             preview=png_base64(np.frombuffer(record.normalized, dtype=np.uint8).reshape(28, 28)),
         )
 
@@ -80,6 +88,11 @@ class FeedbackIn(BaseModel):
     """The body of ``POST /predictions/{id}/feedback``."""
 
     label: int = Field(ge=0, le=9, description="The digit the image really shows.")
+    token: str | None = Field(
+        None,
+        description="The prediction's `feedback_token` (not needed with the operator's "
+        "`Authorization: Bearer` API token).",
+    )
 
 
 class FeedbackOut(BaseModel):

@@ -342,6 +342,7 @@
     try {
       const answer = await api("POST", `predictions/${encodeURIComponent(current.id)}/feedback`, {
         label,
+        token: current.feedback_token,
       });
       markLabel(answer.correct ? null : answer.label);
       el.feedbackStatus.textContent = answer.correct

@@ -108,6 +108,7 @@ class ComposeStack:
         self.passwords = {
             "CASSANDRA_SUPERUSER_PASSWORD": secrets.token_hex(16),
             "DIGITS_CASSANDRA_PASSWORD": secrets.token_hex(16),
+            "DIGITS_FEEDBACK_SECRET": secrets.token_hex(16),
         }
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.passwords.items()))
         self.env_file.chmod(0o600)

@@ -666,7 +666,29 @@ def test_schema_job_waits_then_migrates_with_the_project_migration(
 def test_the_service_never_gets_the_admin_credentials(manifests: list[Manifest]) -> None:
     container = pod_template(manifests, *SERVICE).containers(init=False)[0]
     names = {s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s}
-    assert all(name.startswith("digits-cassandra-app") for name in names)
+    assert all(name.startswith(("digits-cassandra-app", "digits-access")) for name in names)
+    assert not any("admin" in name for name in names)
+
+
+def test_the_service_gets_its_api_token_and_feedback_key_from_a_secret(
+    manifests: list[Manifest],
+) -> None:
+    container = pod_template(manifests, *SERVICE).containers(init=False)[0]
+    names = {s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s}
+    (access,) = [n for n in names if n.startswith("digits-access")]
+    secret = one(manifests, "Secret", access)
+    assert {"DIGITS_API_TOKEN", "DIGITS_FEEDBACK_SECRET"} <= set(secret["data"])
+
+
+def test_the_ingress_routes_only_the_public_api(manifests: list[Manifest]) -> None:
+    (ingress,) = objects(manifests, "Ingress")
+    paths = {p["path"]: p["pathType"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    assert {"/predict", "/upload", "/predictions", "/stats"} <= set(paths)
+    for internal in ("/metrics", "/readyz", "/livez"):
+        assert not any(
+            internal == path or (kind == "Prefix" and internal.startswith(path.rstrip("/") + "/"))
+            for path, kind in paths.items()
+        ), internal
 
 
 # --- network policies ----------------------------------------------------------------------
@@ -827,7 +849,7 @@ def test_secret_generator_writes_random_passwords_once(tmp_path: Path) -> None:
     generator = K8S / "secrets" / "generate.py"
     subprocess.run(["python3", str(generator), str(tmp_path)], check=True, capture_output=True)
     first = {p.name: p.read_text() for p in tmp_path.glob("*.env") if ".example." not in p.name}
-    assert set(first) == {"cassandra-app.env", "cassandra-admin.env"}
+    assert set(first) == {"access.env", "cassandra-app.env", "cassandra-admin.env"}
     assert all("change-me" not in text for text in first.values())
     assert all((tmp_path / name).stat().st_mode & 0o077 == 0 for name in first)
     subprocess.run(["python3", str(generator), str(tmp_path)], check=True, capture_output=True)

@@ -98,7 +98,8 @@ def test_history_lists_newest_first_and_pages(
     assert second["items"][0]["id"] == ids[0]
     item = first["items"][0]
     assert item["digit"] == 2
-    assert item["filename"] == "digit.png"
+    assert item["filename"] is None  # never in the public history
+    assert item["image_sha256"] is None
     assert item["content_type"] == "image/png"
     assert Image.open(io.BytesIO(base64.b64decode(item["preview"]))).size == (28, 28)
 
@@ -138,7 +139,8 @@ def test_bad_history_queries_are_400(client: httpx.Client, params: dict[str, str
 def test_feedback_is_stored_and_counted(client: httpx.Client, digit_png: dict[int, bytes]) -> None:
     before = client.get("/stats").json()
     made = _predict(client, digit_png[8]).json()
-    answer = client.post(f"/predictions/{made['id']}/feedback", json={"label": 8}).json()
+    body = {"label": 8, "token": made["feedback_token"]}
+    answer = client.post(f"/predictions/{made['id']}/feedback", json=body).json()
     assert answer == {"id": made["id"], "label": 8, "digit": 8, "correct": True}
     assert client.get(f"/predictions/{made['id']}").json()["label"] == 8
     after = client.get("/stats").json()
@@ -160,7 +162,8 @@ def test_an_integral_json_number_is_an_integer_label(
     client: httpx.Client, digit_png: dict[int, bytes]
 ) -> None:
     made = _predict(client, digit_png[6]).json()
-    answer = client.post(f"/predictions/{made['id']}/feedback", json={"label": 6.0})
+    body = {"label": 6.0, "token": made["feedback_token"]}
+    answer = client.post(f"/predictions/{made['id']}/feedback", json=body)
     assert answer.status_code == 200
     assert answer.json()["label"] == 6
 

@@ -83,8 +83,12 @@ def test_every_reference_resolves(document: dict[str, Any]) -> None:
     assert names <= set(document["components"]["schemas"])
 
 
+#: Refusals of the history routes only: a missing API token (401), a missing feedback token (403).
+HISTORY_ONLY = {"401", "403"}
+
+
 def test_the_upload_apis_document_every_readme_status(document: dict[str, Any]) -> None:
-    statuses = _readme_error_statuses()
+    statuses = _readme_error_statuses() - HISTORY_ONLY
     assert statuses == {"400", "409", "413", "415", "422", "503"}
     for path in UPLOAD_APIS:
         responses = document["paths"][path]["post"]["responses"]
@@ -157,3 +161,12 @@ def test_the_upload_apis_document_the_idempotency_key_and_its_replay_header(
         assert [p["name"] for p in headers] == ["Idempotency-Key"]
         assert headers[0]["schema"]["maxLength"] == 255
         assert "Idempotent-Replayed" in post["responses"]["200"]["headers"]
+
+
+def test_the_history_routes_document_the_access_refusals(document: dict[str, Any]) -> None:
+    assert HISTORY_ONLY <= _readme_error_statuses()
+    for path in ("/predictions", "/predictions/{prediction_id}", "/stats"):
+        assert "401" in document["paths"][path]["get"]["responses"], path
+    feedback = document["paths"]["/predictions/{prediction_id}/feedback"]["post"]
+    assert "403" in feedback["responses"]
+    assert document["components"]["securitySchemes"]["apiToken"]["scheme"] == "bearer"
