@@ -2,7 +2,7 @@
 # mk/containers.mk (`make images`, `make loadgen-image`).
 # k8s/README.md is the deployment guide.
 
-K8S_OVERLAYS := dev prod
+K8S_OVERLAYS := dev prod loadtest
 # Kubernetes versions whose official schemas every rendered object must pass (strict).
 K8S_VERSIONS := 1.32.0 1.35.0 1.37.0
 KUBERNETES_VALIDATE_VERSION := 1.37.0

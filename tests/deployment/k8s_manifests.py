@@ -20,7 +20,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "prod", "loadtest")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 
 Manifest = dict[str, Any]

@@ -91,6 +91,12 @@ def manifests(rendered_all: dict[str, list[Manifest]], overlay: str) -> list[Man
     return rendered_all[overlay]
 
 
+@pytest.fixture(scope="module")
+def loadtest(rendered_all: dict[str, list[Manifest]]) -> list[Manifest]:
+    """The overlay with the in-cluster load generator (dev + k8s/loadtest)."""
+    return rendered_all["loadtest"]
+
+
 def service_get_routes() -> frozenset[str]:
     """GET routes of the real BentoML service (service:DigitService), built but not started."""
     from service import DigitService  # heavy: only for the tests that need it
@@ -223,15 +229,24 @@ def test_overlay_renders_every_component(manifests: list[Manifest]) -> None:
         ("Secret", "digits-cassandra-app"),
         ("Secret", "digits-cassandra-admin"),
         ("NetworkPolicy", "default-deny"),
-        ("Deployment", "locust-master"),
-        ("Deployment", "locust-worker"),
-        ("ConfigMap", "locust-scenario"),
     }
     for kind, name in expected:
         if kind == "Namespace":
             assert objects(manifests, "Namespace"), "no Namespace"
         else:
             one(manifests, kind, name)
+
+
+def test_only_the_loadtest_overlay_runs_a_load_generator(
+    rendered_all: dict[str, list[Manifest]],
+) -> None:
+    for name, rendered in rendered_all.items():
+        found = {(m["kind"], m["metadata"]["name"]) for m in rendered if "locust" in str(m)}
+        if name == "loadtest":
+            assert {*LOCUST} <= found
+            one(rendered, "ConfigMap", "locust-scenario")
+        else:
+            assert not found, f"{name} ships {sorted(found)}"
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -496,11 +511,11 @@ def test_the_service_image_is_the_one_the_build_produces(manifests: list[Manifes
 
 
 def test_the_load_generator_image_is_the_one_the_build_produces(
-    manifests: list[Manifest],
+    loadtest: list[Manifest],
 ) -> None:
     expected = built_image("LOADGEN_IMAGE", "digits-loadgen:latest")
     for ref in LOCUST:
-        for container in pod_template(manifests, *ref).containers():
+        for container in pod_template(loadtest, *ref).containers():
             assert container["image"] == expected
 
 
@@ -717,15 +732,15 @@ def test_only_cassandra_nodes_reach_the_intra_node_port(manifests: list[Manifest
 
 
 def test_locust_reaches_the_service_and_workers_reach_the_master(
-    manifests: list[Manifest],
+    loadtest: list[Manifest],
 ) -> None:
-    service = pod_template(manifests, *SERVICE)
-    master, worker = (pod_template(manifests, *ref) for ref in LOCUST)
+    service = pod_template(loadtest, *SERVICE)
+    master, worker = (pod_template(loadtest, *ref) for ref in LOCUST)
     for locust in (master, worker):
-        assert egress_allowed(manifests, locust, service, SERVICE_PORT)
-    assert egress_allowed(manifests, worker, master, 5557)
-    assert "Deployment/locust-worker" in ingress_sources(manifests, master, 5557)
-    assert ingress_sources(manifests, service, SERVICE_PORT) is None  # Ingress, Prometheus
+        assert egress_allowed(loadtest, locust, service, SERVICE_PORT)
+    assert egress_allowed(loadtest, worker, master, 5557)
+    assert "Deployment/locust-worker" in ingress_sources(loadtest, master, 5557)
+    assert ingress_sources(loadtest, service, SERVICE_PORT) is None  # Ingress, Prometheus
 
 
 # --- load testing --------------------------------------------------------------------------
@@ -742,9 +757,9 @@ def loadtests_imports(module: Path) -> set[str]:
 
 
 def test_the_scenario_config_map_carries_the_locustfile_and_its_modules(
-    manifests: list[Manifest],
+    loadtest: list[Manifest],
 ) -> None:
-    shipped = set(one(manifests, "ConfigMap", "locust-scenario")["data"])
+    shipped = set(one(loadtest, "ConfigMap", "locust-scenario")["data"])
     needed, queue = {"locustfile.py"}, ["locustfile"]
     while queue:
         for name in loadtests_imports(ROOT / "loadtests" / f"{queue.pop()}.py"):
@@ -753,17 +768,17 @@ def test_the_scenario_config_map_carries_the_locustfile_and_its_modules(
                 queue.append(name)
     assert needed <= shipped, f"missing from loadtests/kustomization.yaml: {needed - shipped}"
     assert (
-        one(manifests, "ConfigMap", "locust-scenario")["data"]["locustfile.py"]
+        one(loadtest, "ConfigMap", "locust-scenario")["data"]["locustfile.py"]
         == (ROOT / "loadtests" / "locustfile.py").read_text()
     )
 
 
-def test_locust_waits_for_the_service_and_targets_it(manifests: list[Manifest]) -> None:
-    service = one(manifests, "Service", "digits")
+def test_locust_waits_for_the_service_and_targets_it(loadtest: list[Manifest]) -> None:
+    service = one(loadtest, "Service", "digits")
     url = f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
     routes = service_get_routes()
     for ref in LOCUST:
-        template = pod_template(manifests, *ref)
+        template = pod_template(loadtest, *ref)
         (wait,) = template.spec["initContainers"]
         assert wait["command"][-1] == f"{url}/readyz"
         assert "/readyz" in routes
@@ -771,9 +786,9 @@ def test_locust_waits_for_the_service_and_targets_it(manifests: list[Manifest]) 
             m["name"]: m["mountPath"] for m in template.containers(init=False)[0]["volumeMounts"]
         }
         assert mounts["scenario"] == "/home/locust/loadtests"
-    master_args = pod_template(manifests, *LOCUST[0]).containers(init=False)[0]["args"]
+    master_args = pod_template(loadtest, *LOCUST[0]).containers(init=False)[0]["args"]
     assert f"--host={url}" in master_args
-    settings = settings_from_env(settings_env(manifests))
+    settings = settings_from_env(settings_env(loadtest))
     assert f"--digits-max-upload-bytes={settings.max_upload_bytes}" in master_args
 
 
