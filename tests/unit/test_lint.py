@@ -14,3 +14,9 @@ RUFF = Path(sys.executable).with_name("ruff")
 def test_ruff(command: list[str]) -> None:
     result = subprocess.run([str(RUFF), *command], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_test_modules_have_unique_names() -> None:
+    # The test folders are not packages: pytest refuses two modules with one basename.
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
