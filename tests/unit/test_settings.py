@@ -41,6 +41,17 @@ def test_every_setting_is_documented() -> None:
     assert all(field.description for field in Settings.model_fields.values())
 
 
+def _start_up_error() -> SettingsError:
+    """What reading the process-wide settings from the (patched) environment raises."""
+    load_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as stopped:
+            load_settings()
+    finally:
+        load_settings.cache_clear()
+    return stopped.value
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "reason"),
     [
@@ -58,28 +69,17 @@ def test_a_mistyped_setting_stops_start_up_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str
 ) -> None:
     monkeypatch.setenv(variable, value)
-    load_settings.cache_clear()
-    try:
-        with pytest.raises(SettingsError) as stopped:
-            load_settings()
-    finally:
-        load_settings.cache_clear()
-    message = str(stopped.value)
+    stopped = _start_up_error()
+    message = str(stopped)
     assert f"{variable}={value!r}" in message
     assert reason in message
-    assert stopped.value.code == message  # SystemExit: the message, exit status 1, no traceback
+    assert stopped.code == message  # SystemExit: the message, exit status 1, no traceback
 
 
 def test_a_password_is_never_echoed_in_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGITS_CASSANDRA_PASSWORD", "hunter2")
     monkeypatch.setenv("DIGITS_WORKERS", "0")
-    load_settings.cache_clear()
-    try:
-        with pytest.raises(SettingsError) as stopped:
-            load_settings()
-    finally:
-        load_settings.cache_clear()
-    assert "hunter2" not in str(stopped.value)
+    assert "hunter2" not in str(_start_up_error())
 
 
 def test_consistency_names_are_case_insensitive_and_the_drivers_own() -> None:
