@@ -155,33 +155,17 @@ class DigitService:
         started: float,
         key: str | None,
     ) -> list[Prediction] | Response:
-        route = ctx.request.url.path
-        uploads: list[Upload] = []
-        for path, field in files:
-            try:
-                uploads.append(_upload_of(path, ctx, field, self.settings.max_upload_bytes))
-            except ImageRejected as exc:
-                return self._refuse(ctx, exc.status, _where(field, len(files)) + exc.message)
-        ids = [uuid.uuid4() for _ in uploads]
-        if key is not None:
-            ids = idempotency.keyed_ids(key, route, len(uploads))
-            replayed = self._recorded_answer(ids, uploads, ctx, preview)
-            if replayed is not None:
-                return replayed
-        budget = sum(decoded_pixels(upload.data, DRAFT_SIDE) for upload in uploads)
-        if budget > self.settings.max_request_pixels:
-            message = (
-                f"the images hold {budget} pixels to decode, more than one request may "
-                f"({self.settings.max_request_pixels}); send fewer or smaller images"
-            )
-            return self._refuse(ctx, 413, message)
-        prepared: list[PreparedImage] = []
-        for upload, (_, field) in zip(uploads, files, strict=True):
-            try:
-                with self.decode_slots:
-                    prepared.append(self._prepare(upload))
-            except ImageRejected as exc:
-                return self._refuse(ctx, exc.status, _where(field, len(files)) + exc.message)
+        try:
+            uploads = self._read_uploads(files, ctx)
+            ids = [uuid.uuid4() for _ in uploads]
+            if key is not None:
+                ids = idempotency.keyed_ids(key, ctx.request.url.path, len(uploads))
+                replayed = self._recorded_answer(ids, uploads, ctx, preview)
+                if replayed is not None:
+                    return replayed
+            prepared = self._prepare_all(uploads, [field for _, field in files])
+        except ImageRejected as exc:
+            return self._refuse(ctx, exc.status, exc.message)
         decoded_at = time.perf_counter()
         probabilities = self.classifier.predict(np.stack([p.pixels for p in prepared]))
         predicted_at = time.perf_counter()
@@ -204,6 +188,48 @@ class DigitService:
             started, decoded_at, predicted_at, time.perf_counter()
         )
         return [self._prediction_of(r, preview) for r in records]
+
+    def _read_uploads(self, files: list[tuple[Path, str]], ctx: bentoml.Context) -> list[Upload]:
+        """The uploaded files with what the client declared about them.
+
+        Raises:
+            ImageRejected: a file over the size limit (413), naming it in a batch.
+        """
+        uploads = []
+        for path, field in files:
+            try:
+                uploads.append(_upload_of(path, ctx, field, self.settings.max_upload_bytes))
+            except ImageRejected as exc:
+                if len(files) > 1:  # name the culprit of a batch
+                    raise ImageRejected(exc.status, f"{field}: {exc.message}") from exc
+                raise
+        return uploads
+
+    def _prepare_all(self, uploads: list[Upload], fields: list[str]) -> list[PreparedImage]:
+        """Decode and preprocess every upload, within the request's pixel budget.
+
+        At most ``DIGITS_MAX_CONCURRENT_DECODES`` uploads are decoded at once per worker.
+
+        Raises:
+            ImageRejected: over the budget (413), or an upload refused (naming it in a batch).
+        """
+        budget = sum(decoded_pixels(upload.data, DRAFT_SIDE) for upload in uploads)
+        if budget > self.settings.max_request_pixels:
+            raise ImageRejected(
+                413,
+                f"the images hold {budget} pixels to decode, more than one request may "
+                f"({self.settings.max_request_pixels}); send fewer or smaller images",
+            )
+        prepared = []
+        for upload, field in zip(uploads, fields, strict=True):
+            try:
+                with self.decode_slots:
+                    prepared.append(self._prepare(upload))
+            except ImageRejected as exc:
+                if len(uploads) > 1:  # name the culprit of a batch
+                    raise ImageRejected(exc.status, f"{field}: {exc.message}") from exc
+                raise
+        return prepared
 
     def _prepare(self, upload: Upload) -> PreparedImage:
         return prepare(upload, self.settings.max_image_pixels, self.settings.max_decoded_pixels)
@@ -283,11 +309,6 @@ def server_timing(started: float, decoded: float, predicted: float, recorded: fl
         "total": recorded - started,
     }
     return ", ".join(f"{name};dur={1000 * seconds:.2f}" for name, seconds in stages.items())
-
-
-def _where(field: str, count: int) -> str:
-    """``images[3]: `` naming the culprit of a batch; nothing for a single upload."""
-    return f"{field}: " if count > 1 else ""
 
 
 def _wants_preview(ctx: bentoml.Context, field_value: bool) -> bool:
