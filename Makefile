@@ -30,9 +30,10 @@ model: install ## Train and store the model unless the store already has a full 
 serve: model ## Serve on http://127.0.0.1:3000 with the embedded SQLite store
 	$(VENV)/bin/bentoml serve service:DigitService --host $${HOST:-127.0.0.1} --port $${PORT:-3000}
 
-lint: install ## ruff check + format check
+lint: install ## ruff check + format check + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 fmt: install ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .

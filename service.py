@@ -63,7 +63,7 @@ class DigitService:
     model_ref = bentoml.models.BentoModel(f"{SETTINGS.model_name}:{SETTINGS.model_version}")
 
     def __init__(self) -> None:
-        from serving.classifier import Classifier, sure_threshold
+        from serving.classifier import Classifier, model_temperature, sure_threshold
         from storage import open_store
 
         logging.getLogger("digits").setLevel(SETTINGS.log_level)
@@ -73,7 +73,7 @@ class DigitService:
             self.model_ref.path,
             str(self.model_ref.tag),
             SETTINGS.tf_threads,
-            temperature=float(metadata.get("temperature", 1.0)),
+            temperature=model_temperature(metadata),
         )
         self.sure_from = sure_threshold(SETTINGS, metadata)
         self.store = open_store(SETTINGS)
@@ -97,7 +97,8 @@ class DigitService:
         503 recording unavailable.
         """
         answer = self._answer([(image, "image")], ctx, _wants_preview(ctx, preview))
-        return answer if isinstance(answer, Response) else answer[0]
+        # A refusal is a Response, which BentoML sends as it is.
+        return answer if isinstance(answer, Response) else answer[0]  # type: ignore[return-value]
 
     @bentoml.api(route="/predict_batch")
     def predict_batch(
@@ -112,7 +113,7 @@ class DigitService:
             message = f"send 1 to {self.settings.max_batch_images} images in field 'images'"
             return self._refuse(ctx, 400, message)
         named = [(path, f"images[{i}]") for i, path in enumerate(images)]
-        return self._answer(named, ctx, _wants_preview(ctx, preview))
+        return self._answer(named, ctx, _wants_preview(ctx, preview))  # type: ignore[return-value]
 
     @bentoml.api(route="/upload")
     def upload(self, image01: Path, ctx: bentoml.Context) -> str:
@@ -336,8 +337,10 @@ def openapi_document() -> dict[str, Any]:
 
 
 UPLOAD_ROUTES = frozenset({"/predict", "/predict_batch", "/upload"})
-DigitService.add_asgi_middleware(OpenAPIMiddleware, build=openapi_document)
-DigitService.add_asgi_middleware(ReadinessMiddleware)
-DigitService.add_asgi_middleware(MultipartOnlyMiddleware, paths=UPLOAD_ROUTES)
-DigitService.add_asgi_middleware(ErrorShapeMiddleware)
-DigitService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=SETTINGS.max_upload_bytes)
+# bentoml.service turned the class into a Service object; its stubs still describe the class.
+SERVICE: Any = DigitService
+SERVICE.add_asgi_middleware(OpenAPIMiddleware, build=openapi_document)
+SERVICE.add_asgi_middleware(ReadinessMiddleware)
+SERVICE.add_asgi_middleware(MultipartOnlyMiddleware, paths=UPLOAD_ROUTES)
+SERVICE.add_asgi_middleware(ErrorShapeMiddleware)
+SERVICE.add_asgi_middleware(BodyLimitMiddleware, max_bytes=SETTINGS.max_upload_bytes)

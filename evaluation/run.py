@@ -46,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -167,12 +168,12 @@ def load_served_model(settings: Settings) -> ServedModel:
     """
     import bentoml
 
-    from serving.classifier import Classifier, sure_threshold
+    from serving.classifier import Classifier, model_temperature, sure_threshold
 
     model = bentoml.models.get(f"{settings.model_name}:{settings.model_version}")
     metadata = model.info.metadata
     threshold = sure_threshold(settings, metadata)
-    temperature = float(metadata.get("temperature", 1.0))
+    temperature = model_temperature(metadata)
     classifier = Classifier(model.path, str(model.tag), settings.tf_threads, temperature)
     return ServedModel(str(model.tag), classifier, threshold, temperature)
 
@@ -296,19 +297,17 @@ def http_outcome(
     label: int | None, status: int, body: Any, latency_ms: float, server_ms: float | None
 ) -> Outcome:
     """The outcome of one ``POST /predict``: 200 an answer, 422 a refusal, else an error."""
-    timing = {"latency_ms": round(latency_ms, 3), "server_ms": server_ms}
+    timed = partial(Outcome, label=label, latency_ms=round(latency_ms, 3), server_ms=server_ms)
     if status == 200 and isinstance(body, dict) and "digit" in body:
-        return Outcome(
-            label=label,
+        return timed(
             digit=int(body["digit"]),
             confidence=float(body["confidence"]),
             sure=bool(body["sure"]),
-            **timing,
         )
     if status == 422:
-        return Outcome(label=label, refused=True, **timing)
+        return timed(refused=True)
     message = body.get("error", "") if isinstance(body, dict) else ""
-    return Outcome(label=label, error=f"HTTP {status} {message}"[:MAX_ERROR_TEXT], **timing)
+    return timed(error=f"HTTP {status} {message}"[:MAX_ERROR_TEXT])
 
 
 class HttpScorer:
@@ -469,7 +468,7 @@ def stage_input(condition: str, seed: int, max_pixels: int) -> tuple[int, Sample
     samples = (draw.render() for draw in draws)
     for position, sample in enumerate(samples):
         if (
-            attempt(lambda s=sample: v2_pixels(s.data, s.content_type, max_pixels)).pixels
+            attempt(partial(v2_pixels, sample.data, sample.content_type, max_pixels)).pixels
             is not None
         ):
             return position, sample

@@ -97,8 +97,7 @@ def pieces(mask: np.ndarray) -> tuple[np.ndarray, list[Piece]]:
     bridged = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(bridged, connectivity=8)
     found = [
-        Piece(i, *(int(v) for v in stats[i, :4]), area=int(stats[i, cv2.CC_STAT_AREA]))
-        for i in range(1, count)
+        Piece(i, *_box(stats[i]), area=int(stats[i, cv2.CC_STAT_AREA])) for i in range(1, count)
     ]
     return labels, sorted(found, key=lambda p: p.area, reverse=True)
 
@@ -278,6 +277,11 @@ def digit_region(ink: np.ndarray, off_page: np.ndarray | None = None) -> np.ndar
         raise AmbiguousImage("more than one digit or mark found: send one digit per image")
     keep = np.isin(labels[box.y : box.bottom, box.x : box.right], [p.label for p in group])
     return np.where(keep, ink[box.y : box.bottom, box.x : box.right], 0.0).astype(np.float32)
+
+
+def _box(row: np.ndarray) -> tuple[int, int, int, int]:
+    """x, y, width, height of one row of ``connectedComponentsWithStats``' statistics."""
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
 def _union(group: list[Piece]) -> Piece:

@@ -74,6 +74,11 @@ def _limit_threads(tf: Any, threads: int) -> None:
         log.debug("TensorFlow already initialised; keeping its thread pools")
 
 
+def model_temperature(metadata: Mapping[str, Any]) -> float:
+    """The softmax temperature calibrated with the model (1.0 for an uncalibrated one)."""
+    return float(metadata.get("temperature", 1.0))
+
+
 def sure_threshold(settings: Settings, metadata: Mapping[str, Any]) -> float:
     """The confidence from which an answer is `sure`.
 

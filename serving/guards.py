@@ -34,7 +34,7 @@ def install_strict_multipart() -> None:
     """Replace BentoML's multipart request parser with :func:`parse_multipart`."""
     from _bentoml_impl import serde
 
-    serde.MultipartSerde.parse_request = parse_multipart  # type: ignore[method-assign]
+    serde.MultipartSerde.parse_request = parse_multipart
 
 
 async def parse_multipart(_serde: Any, request: Request, cls: Any) -> Any:
@@ -61,8 +61,8 @@ async def parse_multipart(_serde: Any, request: Request, cls: Any) -> Any:
     declared: dict[str, list[tuple[str | None, str | None]]] = {}
     for key in form:
         if key in cls.multipart_fields:
-            parts = form.getlist(key)
-            if not all(isinstance(part, UploadFile) for part in parts):
+            parts = [part for part in form.getlist(key) if isinstance(part, UploadFile)]
+            if len(parts) != len(form.getlist(key)):
                 raise InvalidArgument(f"field {key} must be an uploaded file, not text or a URL")
             declared[key] = [_declared_of(part) for part in parts]
             data[key] = parts if _is_list(cls.model_fields[key].annotation) else parts[0]

@@ -12,8 +12,6 @@ and drops whatever the app sends or raises afterwards.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.errors import error_response
@@ -96,7 +94,7 @@ class _LimitedExchange:
             await self.limit.refuse(self.scope, self.receive_upstream, self.send_upstream)
 
 
-def _content_length(scope: dict[str, Any]) -> int | None:
+def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             try:

@@ -374,7 +374,7 @@ class CassandraStore(PredictionStore):
         """Delete records written by a batch that could not be recorded whole."""
         left = []
         for record in records:
-            values = [
+            values: list[tuple[str, list[Any]]] = [
                 ("delete_prediction", [record.id]),
                 ("delete_by_day", [record.day, bucket_of(record.created_at), record.created_at,
                                    record.id]),

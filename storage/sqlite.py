@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from storage.base import PredictionStore, StoreError
 from storage.records import DayStats, Page, PredictionRecord
@@ -146,7 +147,7 @@ class SQLiteStore(PredictionStore):
         with self._lock:
             self._db.close()
 
-    def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+    def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         try:
             with self._lock:
                 return self._db.execute(sql, params).fetchall()
@@ -179,7 +180,7 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def _record(row: tuple[object, ...]) -> PredictionRecord:
+def _record(row: tuple[Any, ...]) -> PredictionRecord:
     (
         rid,
         created,
@@ -200,18 +201,18 @@ def _record(row: tuple[object, ...]) -> PredictionRecord:
     return PredictionRecord(
         id=uuid.UUID(str(rid)),
         created_at=datetime.fromisoformat(str(created)),
-        digit=int(digit),  # type: ignore[call-overload]
-        confidence=float(conf),  # type: ignore[arg-type]
+        digit=int(digit),
+        confidence=float(conf),
         probabilities=tuple(json.loads(str(probs))),
         model=str(model),
         preprocessing=str(prep),
         image_sha256=str(sha),
-        normalized=bytes(norm),  # type: ignore[arg-type]
+        normalized=bytes(norm),
         filename=fname if fname is None else str(fname),
         content_type=ctype if ctype is None else str(ctype),
-        byte_size=int(size),  # type: ignore[call-overload]
-        latency_ms=float(lat),  # type: ignore[arg-type]
-        label=None if label is None else int(label),  # type: ignore[call-overload]
+        byte_size=int(size),
+        latency_ms=float(lat),
+        label=None if label is None else int(label),
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -294,7 +295,9 @@ def _graphite(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.5:
         alpha = _breaks(alpha, rng, int(rng.integers(1, 3)))
     # Graphite thins the stroke but rarely leaves holes in it: grain dims, it does not erase.
-    grain = cv2.GaussianBlur(rng.standard_normal(alpha.shape, dtype=_F32), (0, 0), 1.0)
+    grain = np.asarray(
+        cv2.GaussianBlur(rng.standard_normal(alpha.shape, dtype=_F32), (0, 0), 1.0), _F32
+    )
     grain *= rng.uniform(0.08, 0.2) / max(float(grain.std()), 1e-6)
     alpha = alpha * np.clip(0.85 + grain, 0.45, 1.0)
     return alpha * _F32(rng.uniform(0.5, 0.9))
@@ -421,7 +424,7 @@ def _develop(sheet: _Sheet, light: np.ndarray | None) -> np.ndarray:
             else:
                 dip = -level * (1.0 - float(sheet.cover_colour[k]))
                 channels.append(cv2.addWeighted(light, level, shaded, dip, 0.0, dtype=cv2.CV_8U))
-        pixels = cv2.merge(channels)
+        pixels = np.asarray(cv2.merge(channels), np.uint8)
     for alpha, colour, top, left in sheet.inks:
         _stamp(pixels, alpha, colour, top, left)
     return pixels
@@ -898,13 +901,16 @@ def _desk(h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     """A table top as (brightness field [h, w], colour): wood with grain, or grey/dark."""
     pick = rng.random()
     blotches = rng.standard_normal((max(2, h // 80), max(2, w // 80)), dtype=_F32)
-    field = cv2.resize(blotches, (w, h), interpolation=cv2.INTER_CUBIC)
+    field = np.asarray(cv2.resize(blotches, (w, h), interpolation=cv2.INTER_CUBIC), _F32)
     field *= _F32(rng.uniform(0.02, 0.06))
     if pick < 0.5:
         colour = _colour(rng, ((115, 170), (75, 110), (45, 70)))
         along_x = rng.random() < 0.5
         grid = (max(2, h // 3), max(2, w // 60)) if along_x else (max(2, h // 60), max(2, w // 3))
-        grain = cv2.resize(rng.standard_normal(grid, dtype=_F32), (w, h), cv2.INTER_CUBIC)
+        # INTER_CUBIC lands in resize's `dst` slot here, so this resize is bilinear. Kept as it
+        # is: passing it as `interpolation` changes every desk render, and with them the
+        # published evaluation and the shipped model's training data (fix with a retrain).
+        grain = cv2.resize(rng.standard_normal(grid, dtype=_F32), (w, h), cv2.INTER_CUBIC)  # type: ignore[call-overload]
         field += _F32(rng.uniform(0.03, 0.08)) * grain
     else:
         grey = rng.uniform(60, 140) if pick < 0.8 else rng.uniform(30, 60)
@@ -999,7 +1005,7 @@ def _phone_small(unit: np.ndarray, rng: np.random.Generator) -> _Output:
     return _phone(unit, rng, full=False)
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, Callable[..., _Output]] = {
     "clean": _clean,
     "photo": _photo,
     "ruled": _ruled_page,
