@@ -134,6 +134,10 @@ def test_the_job_secures_the_cluster_and_gives_the_app_its_keyspace(
                 "CREATE KEYSPACE intruder WITH replication = "
                 "{'class': 'SimpleStrategy', 'replication_factor': 1}"
             )
+        with pytest.raises(Unauthorized):  # rows only: the schema is the migration's
+            session.execute("DROP TABLE predictions")
+        with pytest.raises(Unauthorized):
+            session.execute("CREATE TABLE intruder (id uuid PRIMARY KEY)")
     finally:
         app.shutdown()
 

@@ -4,7 +4,7 @@
 # Usage: cassandra-roles.sh bootstrap   wait for CQL; create the admin superuser from the Secret
 #                                       (retiring the default cassandra/cassandra), replicate
 #                                       system_auth like the data, create or update the app role
-#        cassandra-roles.sh grant       give the app role all permissions on its keyspace
+#        cassandra-roles.sh grant       let the app role read and write its keyspace, nothing more
 #        cassandra-roles.sh replication SPEC   print SPEC (DIGITS_CASSANDRA_REPLICATION) as CQL
 # Every step is idempotent: the job can run again after every `kubectl apply`.
 set -euo pipefail
@@ -104,9 +104,13 @@ grant() {
   : "${ADMIN_USERNAME:?}" "${ADMIN_PASSWORD:?}" "${APP_USERNAME:?}" "${DIGITS_STORE_URL:?}"
   local keyspace="${DIGITS_STORE_URL##*/}"
   [[ "$keyspace" =~ ^[A-Za-z][A-Za-z0-9_]*$ ]] || { log "bad keyspace: ${keyspace}"; exit 1; }
-  # Unquoted, as storage/schema.cql creates it.
-  admin "GRANT ALL PERMISSIONS ON KEYSPACE ${keyspace} TO $(ident "$APP_USERNAME")"
-  log "granted all permissions on keyspace ${keyspace} to ${APP_USERNAME}"
+  # Unquoted, as storage/schema.cql creates it. Least privilege: the service reads and writes
+  # rows (SELECT, MODIFY); creating, altering or dropping tables is the migration's, as admin.
+  # An earlier grant of ALL is taken back first, so re-running the job narrows it.
+  admin "REVOKE ALL PERMISSIONS ON KEYSPACE ${keyspace} FROM $(ident "$APP_USERNAME")"
+  admin "GRANT SELECT ON KEYSPACE ${keyspace} TO $(ident "$APP_USERNAME")"
+  admin "GRANT MODIFY ON KEYSPACE ${keyspace} TO $(ident "$APP_USERNAME")"
+  log "granted SELECT and MODIFY on keyspace ${keyspace} to ${APP_USERNAME}"
 }
 
 case "${1:-}" in
