@@ -9,10 +9,14 @@ With ``PasswordAuthenticator`` a new cluster has one account, the well-known sup
 3. creates the application role ``DIGITS_CASSANDRA_USERNAME`` with ``DIGITS_CASSANDRA_PASSWORD``
    (both required) or resets that password, so a rotated secret takes effect on the next run.
 
+With ``--grant`` (run after ``python -m storage.migrate``, which the superuser runs) it instead
+gives that role ``SELECT`` and ``MODIFY`` on the keyspace and nothing more: the cluster runs
+``CassandraAuthorizer``, and only the migration changes the schema.
+
 Contact points come from ``DIGITS_STORE_URL`` (``cassandra://HOST[,HOST][:PORT]/KEYSPACE``).
 Usage (from the project root or the Bento's ``src``)::
 
-    PYTHONPATH=. python docker/cassandra_bootstrap.py
+    PYTHONPATH=. python docker/cassandra_bootstrap.py [--grant]
 """
 
 from __future__ import annotations
@@ -122,6 +126,16 @@ def ensure_app_role(session: Session, role: str, password: str) -> None:
     log.info("application role %s ready", role)
 
 
+def grant_app(session: Session, role: str, keyspace: str) -> None:
+    """Let the application role read and write rows of its keyspace, nothing more."""
+    if not role.isidentifier() or role == SUPERUSER:
+        raise BootstrapError(f"unsuitable application role name {role!r}")
+    session.execute(f"REVOKE ALL PERMISSIONS ON KEYSPACE {keyspace} FROM {role}")
+    for permission in ("SELECT", "MODIFY"):
+        session.execute(f"GRANT {permission} ON KEYSPACE {keyspace} TO {role}")
+    log.info("role %s may SELECT and MODIFY in keyspace %s", role, keyspace)
+
+
 def main() -> int:
     """Run the bootstrap; exit status 0 when the cluster is secured and the role exists."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -138,8 +152,11 @@ def main() -> int:
         timeout_s = float(os.environ.get("CASSANDRA_BOOTSTRAP_TIMEOUT_S", "180"))
         session, default_in_use = superuser_session(target, superuser_password, timeout_s)
         try:
-            secure_superuser(session, superuser_password, default_in_use)
-            ensure_app_role(session, role, role_password)
+            if "--grant" in sys.argv[1:]:
+                grant_app(session, role, target.keyspace)
+            else:
+                secure_superuser(session, superuser_password, default_in_use)
+                ensure_app_role(session, role, role_password)
         finally:
             session.cluster.shutdown()
     except (BootstrapError, ValueError) as exc:

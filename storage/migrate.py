@@ -20,7 +20,12 @@ from string import Template
 from cassandra.cluster import Cluster, Session
 
 from settings import Settings, load_settings
-from storage.cassandra_config import build_cluster, parse_store_url, replication_cql
+from storage.cassandra_config import (
+    CassandraTarget,
+    build_cluster,
+    parse_store_url,
+    replication_cql,
+)
 
 SCHEMA_FILE = Path(__file__).with_name("schema.cql")
 log = logging.getLogger("storage.migrate")
@@ -54,20 +59,27 @@ def migrate(settings: Settings, attempts: int = 30) -> str:
         The keyspace that is now up to date.
     """
     target = parse_store_url(settings.store_url)
-    cluster = build_cluster(settings, target)
+    cluster, session = _connect(settings, target, attempts)
     try:
-        session = _connect(cluster, attempts)
         apply_schema(session, render_schema(settings, target.keyspace))
     finally:
         cluster.shutdown()
     return target.keyspace
 
 
-def _connect(cluster: Cluster, attempts: int) -> Session:
+def _connect(settings: Settings, target: CassandraTarget, attempts: int) -> tuple[Cluster, Session]:
+    """A connected session, retrying with a fresh driver each time.
+
+    A driver whose control connection failed is shut down for good, so each attempt builds its
+    own: the node may still be starting, or (right after a password change) still caching the
+    old credentials for a moment.
+    """
     for attempt in range(1, attempts + 1):
+        cluster = build_cluster(settings, target)
         try:
-            return cluster.connect()
+            return cluster, cluster.connect()
         except Exception as error:  # NoHostAvailable while the node starts
+            cluster.shutdown()
             if attempt == attempts:
                 raise
             log.info("Cassandra not reachable yet (%s); retry %d/%d", error, attempt, attempts)

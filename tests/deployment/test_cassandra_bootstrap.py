@@ -108,3 +108,16 @@ def test_missing_superuser_password_fails_without_touching_cassandra(
     monkeypatch.setattr(boot, "load_settings", boot.load_settings.__wrapped__)
     monkeypatch.setattr(boot, "try_login", lambda *_: pytest.fail("must not connect"))
     assert boot.main() == 1
+
+
+def test_the_app_role_may_read_and_write_its_keyspace_and_nothing_more() -> None:
+    session = RecordingSession()
+    boot.grant_app(session, "digits", "digits")
+    statements = [statement for statement, _ in session.statements]
+    assert statements == [
+        "REVOKE ALL PERMISSIONS ON KEYSPACE digits FROM digits",
+        "GRANT SELECT ON KEYSPACE digits TO digits",
+        "GRANT MODIFY ON KEYSPACE digits TO digits",
+    ]
+    with pytest.raises(boot.BootstrapError):
+        boot.grant_app(RecordingSession(), "cassandra", "digits")
