@@ -16,7 +16,6 @@ Nothing heavy happens at import: TensorFlow and the store are opened per worker 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -244,8 +243,7 @@ class DigitService:
         except StoreError as exc:
             log.error("cannot check an Idempotency-Key: %s", exc)
             return self._refuse(ctx, 503, "cannot check the Idempotency-Key now; retry later")
-        sha256s = [hashlib.sha256(upload.data).hexdigest() for upload in uploads]
-        records = idempotency.match(found, sha256s)
+        records = idempotency.match(found, [upload.sha256 for upload in uploads])
         if records is None:
             return None
         ctx.response.headers[idempotency.REPLAYED_HEADER] = "true"

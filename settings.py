@@ -201,7 +201,8 @@ def explain(error: ValidationError) -> str:
     for problem in error.errors():
         name = str(problem["loc"][0]) if problem["loc"] else "?"
         variable = ENV_PREFIX + name.upper()
-        secret = any(word in name for word in ("password", "token", "secret"))
+        field = Settings.model_fields.get(name)
+        secret = field is not None and field.annotation is SecretStr
         value = "***" if secret else repr(problem.get("input"))
         reason = problem["msg"].removeprefix("Value error, ")
         lines.append(f"  {variable}={value}: {reason}")

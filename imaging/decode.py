@@ -104,14 +104,14 @@ def decoded_pixels(data: bytes, draft_side: int | None) -> int:
     What a request's pixel budget is charged, before anything is decoded.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
-            if draft_side is not None and image.format == "JPEG":
-                _draft(image, draft_side)
-            return image.width * image.height
-    except Exception:  # anything unreadable is refused by decode_image, which says why
+        image = _open(data, None)
+    except ImageRejected:  # decode_image refuses it, and says why
         return 0
+    if image.format not in ALLOWED_FORMATS:  # a TIFF: refused (415) before any budget applies
+        return 0
+    if draft_side is not None and image.format == "JPEG":
+        _draft(image, draft_side)
+    return image.width * image.height
 
 
 def _check_decoded(image: Image.Image, limit: int | None) -> None:

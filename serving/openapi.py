@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import web
 from serving.history import DEFAULT_PAGE, MAX_PAGE
-from serving.idempotency import REPLAYED_HEADER
+from serving.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, REPLAYED_HEADER
 from serving.schemas import (
     Error,
     FeedbackIn,
@@ -343,7 +343,12 @@ def _idempotency_key() -> dict[str, Any]:
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_KEY_LENGTH,
+            "pattern": KEY_PATTERN,
+        },
         "description": "Makes a retry of this request get the same ids and answer, recorded "
         "once (serving/idempotency.py).",
     }

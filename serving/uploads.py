@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,11 @@ class Upload:
     data: bytes
     filename: str | None
     content_type: str | None
+    #: SHA-256 of ``data``, hex: computed once, for the record and for Idempotency-Key checks.
+    sha256: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +65,7 @@ def prepare(
         )
     except BlankImage as exc:
         raise ImageRejected(422, str(exc)) from exc
-    digest = hashlib.sha256(upload.data).hexdigest()
-    return PreparedImage(upload, normalized.pixels, digest)
+    return PreparedImage(upload, normalized.pixels, upload.sha256)
 
 
 def sanitize_filename(name: str | None) -> str | None:
