@@ -59,6 +59,20 @@ def stop(process: subprocess.Popen[bytes], grace: float = 20) -> None:
         process.wait(10)
 
 
+def private_home(workdir: Path, env: dict[str, str]) -> Path:
+    """A BentoML home of the server's own that shares the real model store.
+
+    BentoML keeps its Prometheus multiprocess files in ``$BENTOML_HOME`` and a starting server
+    clears them: servers sharing one home would wipe each other's metrics.
+    """
+    store = Path(env.get("BENTOML_HOME", Path.home() / "bentoml")) / "models"
+    home = workdir / "bentoml-home"
+    home.mkdir(exist_ok=True)
+    if not (home / "models").exists():
+        (home / "models").symlink_to(store.resolve(), target_is_directory=True)
+    return home
+
+
 @contextmanager
 def running_service(
     env: dict[str, str], workdir: Path, timeout: float = 180, wrapper: Sequence[str] = ()
@@ -80,6 +94,8 @@ def running_process(
     port = free_port()
     log = workdir / "server.log"
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    if "BENTOML_HOME" not in env:
+        full_env["BENTOML_HOME"] = str(private_home(workdir, full_env))
     with log.open("ab") as out:
         process = subprocess.Popen(
             [*wrapper, str(BENTOML), "serve", "service:DigitService", "--host", "127.0.0.1",
