@@ -130,6 +130,17 @@ class Settings(BaseModel):
     )
     cassandra_username: str = Field("", description="CQL user (empty: no authentication).")
     cassandra_password: SecretStr = Field(SecretStr(""), description="CQL password.")
+    cassandra_admin_username: str = Field(
+        "digits_admin",
+        description="Superuser the schema job (`python -m storage.bootstrap`) creates and logs in "
+        "as, retiring the default `cassandra`; never given to the service.",
+    )
+    cassandra_admin_password: SecretStr = Field(
+        SecretStr(""), description="Its password (the schema job requires one)."
+    )
+    cassandra_bootstrap_wait_s: float = Field(
+        600.0, gt=0, description="How long the schema job waits for a first CQL login."
+    )
     cassandra_max_in_flight: int = Field(
         128, ge=1, description="Most concurrent writes per worker."
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 
 REQUIRED_SECRETS = (
-    "CASSANDRA_SUPERUSER_PASSWORD",
+    "DIGITS_CASSANDRA_ADMIN_PASSWORD",
     "DIGITS_CASSANDRA_PASSWORD",
     "DIGITS_FEEDBACK_SECRET",
 )

@@ -6,20 +6,15 @@ K8S_OVERLAYS := dev prod loadtest
 # Kubernetes versions whose official schemas every rendered object must pass (strict).
 K8S_VERSIONS := 1.32.0 1.35.0 1.37.0
 KUBERNETES_VALIDATE_VERSION := 1.37.0
-# The schema job's role script runs cqlsh; tests/deployment/test_k8s_schema_job.py runs it here.
-CQLSH_VERSION := 6.2.2
 K8S_BUILD := build/k8s
 
 .PHONY: k8s-tools k8s-secrets k8s-render k8s-validate k8s-test
 
-k8s-tools: install ## Check kubectl; install kubernetes-validate (offline schemas) and cqlsh
+k8s-tools: install ## Check kubectl; install kubernetes-validate (offline schemas)
 	@command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize renders k8s/)"; exit 1; }
 	@$(PY) -c "import kubernetes_validate" 2>/dev/null && echo "kubernetes-validate present" || { \
 	  echo "installing kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION) into $(VENV)"; \
 	  $(PY) -m pip install -q "kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)"; }
-	@test -x $(VENV)/bin/cqlsh && echo "cqlsh present" || { \
-	  echo "installing cqlsh==$(CQLSH_VERSION) into $(VENV)"; \
-	  $(PY) -m pip install -q "cqlsh==$(CQLSH_VERSION)"; }
 
 k8s-secrets: install ## Write git-ignored k8s/secrets/*.env with random passwords (once)
 	$(PY) k8s/secrets/generate.py

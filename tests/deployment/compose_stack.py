@@ -106,7 +106,7 @@ class ComposeStack:
 
     def __post_init__(self) -> None:
         self.passwords = {
-            "CASSANDRA_SUPERUSER_PASSWORD": secrets.token_hex(16),
+            "DIGITS_CASSANDRA_ADMIN_PASSWORD": secrets.token_hex(16),
             "DIGITS_CASSANDRA_PASSWORD": secrets.token_hex(16),
             "DIGITS_FEEDBACK_SECRET": secrets.token_hex(16),
         }

@@ -127,7 +127,7 @@ def test_every_password_is_a_required_variable_without_default() -> None:
         if "PASSWORD" in key
     }
     assert ("service", "DIGITS_CASSANDRA_PASSWORD") in passwords
-    assert ("schema", "CASSANDRA_SUPERUSER_PASSWORD") in passwords
+    assert ("schema", "DIGITS_CASSANDRA_ADMIN_PASSWORD") in passwords
     for where, value in passwords.items():
         assert REQUIRED_VAR.match(str(value)), f"{where} must be ${{VAR?message}}, not {value!r}"
     assert not re.search(r"PASSWORD[A-Z_]*:-", COMPOSE_FILE.read_text())
@@ -218,7 +218,7 @@ INCLUDED = [
     "imaging/normalize.py",
     "storage/migrate.py",
     "storage/schema.cql",
-    "docker/cassandra_bootstrap.py",
+    "storage/bootstrap.py",
 ]
 
 

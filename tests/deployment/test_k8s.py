@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from settings import ENV_PREFIX, Settings, settings_from_env
-from storage.cassandra_config import parse_store_url, replication_cql
+from storage.cassandra_config import parse_store_url
 from tests.deployment.k8s_manifests import (
     K8S,
     OVERLAYS,
@@ -628,29 +628,6 @@ def test_cassandra_config_switches_on_password_authentication(
         assert (parsed["cluster_name"], parsed["num_tokens"]) == ("x", 16)
 
 
-@pytest.mark.parametrize(
-    "spec", ["SimpleStrategy:1", "SimpleStrategy:3", "NetworkTopologyStrategy:dc1=3,dc2=2"]
-)
-def test_role_script_replicates_system_auth_like_the_migration(spec: str) -> None:
-    result = subprocess.run(
-        ["bash", str(SCRIPTS / "cassandra-roles.sh"), "replication", spec],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == replication_cql(spec)
-
-
-def test_role_script_refuses_a_malformed_replication() -> None:
-    result = subprocess.run(
-        ["bash", str(SCRIPTS / "cassandra-roles.sh"), "replication", "Whatever:3"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode != 0
-
-
 @pytest.mark.parametrize("script", sorted(p.name for p in SCRIPTS.glob("*.sh")))
 def test_shell_scripts_parse(script: str) -> None:
     subprocess.run(["bash", "-n", str(SCRIPTS / script)], check=True)
@@ -659,23 +636,22 @@ def test_shell_scripts_parse(script: str) -> None:
 # --- schema job ----------------------------------------------------------------------------
 
 
-def test_schema_job_waits_then_migrates_with_the_project_migration(
+def test_the_schema_job_runs_the_projects_one_bootstrap_in_the_service_image(
     manifests: list[Manifest],
 ) -> None:
     template = pod_template(manifests, *SCHEMA_JOB)
-    steps = [c["name"] for c in template.spec["initContainers"] + template.spec["containers"]]
-    assert steps == ["roles", "migrate", "grant"]
-    roles, migrate = template.spec["initContainers"]
-    assert roles["command"][-1] == "bootstrap"  # waits for CQL first
-    assert migrate["args"] == ["python", "-m", "storage.migrate"]
-    assert (ROOT / "storage" / "migrate.py").exists()
-    service_image = pod_template(manifests, *SERVICE).containers()[0]["image"]
-    assert migrate["image"] == service_image
-    settings = settings_from_env(
-        {k: v for k, v in env_of(migrate, manifests).items() if k.startswith(ENV_PREFIX)}
-    )
+    assert "initContainers" not in template.spec
+    (job,) = template.spec["containers"]
+    assert job["args"] == ["python", "-m", "storage.bootstrap"]  # as compose's schema service
+    assert (ROOT / "storage" / "bootstrap.py").exists()
+    assert job["image"] == pod_template(manifests, *SERVICE).containers()[0]["image"]
+    env = env_of(job, manifests)
+    settings = settings_from_env({k: v for k, v in env.items() if k.startswith(ENV_PREFIX)})
     assert settings.store_url == settings_from_env(settings_env(manifests)).store_url
-    assert settings.cassandra_username == env_of(roles, manifests)["ADMIN_USERNAME"]
+    assert settings.cassandra_admin_username == "digits_admin"
+    assert settings.cassandra_admin_password.get_secret_value()
+    assert settings.cassandra_username == "digits"
+    assert settings.cassandra_password.get_secret_value()
 
 
 def test_the_service_never_gets_the_admin_credentials(manifests: list[Manifest]) -> None:

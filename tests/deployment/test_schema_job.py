@@ -1,9 +1,9 @@
-"""The schema job's steps (k8s/base/schema-job.yaml) against a real Cassandra 5.0 node.
+"""The schema job, `python -m storage.bootstrap`, against a real Cassandra 5.0 node.
 
-The node's cassandra.yaml goes through k8s/base/scripts/cassandra-config.sh, as in the
-StatefulSet, so it runs with PasswordAuthenticator and CassandraAuthorizer. Then the job's three
-steps run exactly as in the pod: `cassandra-roles.sh bootstrap` (with cqlsh), `python -m
-storage.migrate` as the admin role, `cassandra-roles.sh grant`.
+Kubernetes' Job/digits-schema and compose's schema service run this one command. The node's
+cassandra.yaml goes through k8s/base/scripts/cassandra-config.sh, as in the StatefulSet, so it
+runs with PasswordAuthenticator and CassandraAuthorizer and starts with only the default
+superuser; the command then runs as in the pod, with the environment the Secrets give it.
 """
 
 from __future__ import annotations
@@ -75,37 +75,34 @@ def secured_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
 
 
 def job_env(tmp_path: Path, app_password: str = APP[1]) -> dict[str, str]:
-    """The environment the job's containers get from the ConfigMap and the Secrets."""
+    """The environment the job's container gets from the ConfigMap and the Secrets."""
     return {
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
         "PYTHONPATH": str(ROOT),
-        "CQL_HOST": ADDRESS,
-        "WAIT_SECONDS": "180",
-        "ADMIN_USERNAME": ADMIN[0],
-        "ADMIN_PASSWORD": ADMIN[1],
-        "APP_USERNAME": APP[0],
-        "APP_PASSWORD": app_password,
+        "DIGITS_CASSANDRA_ADMIN_USERNAME": ADMIN[0],
+        "DIGITS_CASSANDRA_ADMIN_PASSWORD": ADMIN[1],
+        "DIGITS_CASSANDRA_USERNAME": APP[0],
+        "DIGITS_CASSANDRA_PASSWORD": app_password,
+        "DIGITS_CASSANDRA_BOOTSTRAP_WAIT_S": "180",
         "DIGITS_STORE_URL": f"cassandra://{ADDRESS}/{KEYSPACE}",
         "DIGITS_CASSANDRA_REPLICATION": "SimpleStrategy:1",
     }
 
 
-def run_job(env: dict[str, str]) -> None:
-    """The job's three containers, in order, each required to succeed."""
-    steps = [
-        ["bash", str(SCRIPTS / "cassandra-roles.sh"), "bootstrap"],
-        [sys.executable, "-m", "storage.migrate"],
-        ["bash", str(SCRIPTS / "cassandra-roles.sh"), "grant"],
-    ]
-    for step in steps:
-        step_env = dict(env)
-        if "storage.migrate" in step:  # the migrate container logs in as the admin
-            step_env["DIGITS_CASSANDRA_USERNAME"], step_env["DIGITS_CASSANDRA_PASSWORD"] = ADMIN
-        result = subprocess.run(
-            step, env=step_env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
-        )
-        assert result.returncode == 0, f"{step} failed:\n{result.stdout}\n{result.stderr}"
+def run_job(env: dict[str, str]) -> str:
+    """The job's one command, required to succeed; returns its log."""
+    result = subprocess.run(
+        [sys.executable, "-m", "storage.bootstrap"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"storage.bootstrap failed:\n{result.stdout}\n{result.stderr}"
+    return result.stderr
 
 
 def login(user: str, password: str) -> Cluster:
@@ -119,7 +116,9 @@ def login(user: str, password: str) -> Cluster:
 def test_the_job_secures_the_cluster_and_gives_the_app_its_keyspace(
     secured_node: LocalCluster, tmp_path: Path
 ) -> None:
-    run_job(job_env(tmp_path))
+    log = run_job(job_env(tmp_path))
+    assert "superuser digits_admin created" in log
+    assert "default superuser cassandra retired" in log
     with pytest.raises(NoHostAvailable):
         login("cassandra", "cassandra")  # the well-known default superuser is retired
     app = login(*APP)
@@ -151,3 +150,45 @@ def test_the_job_runs_again_and_applies_a_rotated_app_password(
     login(APP[0], rotated).shutdown()
     with pytest.raises(NoHostAvailable):
         login(*APP)
+
+
+def test_system_auth_is_replicated_like_the_data_and_read_back_at_all(
+    secured_node: LocalCluster, tmp_path: Path
+) -> None:
+    log = run_job(job_env(tmp_path))
+    assert "system_auth repaired by reading its" in log
+    admin = login(*ADMIN)
+    try:
+        row = (
+            admin.connect()
+            .execute(
+                "SELECT replication FROM system_schema.keyspaces "
+                "WHERE keyspace_name = 'system_auth'"
+            )
+            .one()
+        )
+        assert row.replication["class"].endswith("SimpleStrategy")
+        assert row.replication["replication_factor"] == "1"
+    finally:
+        admin.shutdown()
+
+
+def test_the_job_fails_clearly_when_the_admin_password_is_wrong(
+    secured_node: LocalCluster, tmp_path: Path
+) -> None:
+    run_job(job_env(tmp_path))  # the default superuser is retired from here on
+    env = job_env(tmp_path) | {
+        "DIGITS_CASSANDRA_ADMIN_PASSWORD": "wrong",
+        "DIGITS_CASSANDRA_BOOTSTRAP_WAIT_S": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "storage.bootstrap"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "neither digits_admin nor the default superuser may log in" in result.stderr
