@@ -5,7 +5,9 @@ The whole path a user takes with Docker: a Docker Engine (started here if none r
 `docker-compose up` of the unchanged compose.yaml, real MNIST test digits uploaded through the
 port published on 127.0.0.1 with curl (original `/upload` form) and to `/predict`, every
 prediction found as a row by cqlsh inside the Cassandra container, a restart of the service
-container that loses nothing, and a teardown that removes the volumes even when a step fails.
+container that loses nothing, a drill (Cassandra stopped, predictions spooled, the service
+container removed and created anew on the same spool volume, Cassandra back: every spooled
+prediction recorded exactly once), and a teardown that removes the volumes even when a step fails.
 Phases are timed and printed. Run alone with ``make e2e``.
 """
 
@@ -175,6 +177,43 @@ def check_restart(
     assert {p["id"] for p in after} <= stack.prediction_ids()
 
 
+def readiness(stack: ComposeStack) -> dict:
+    """The service's /readyz report (200 or 503)."""
+    _, body = http_get(f"{stack.base_url}/readyz", timeout=5)
+    return json.loads(body)
+
+
+def check_outage_drill(stack: ComposeStack, files: list[tuple[Path, int]], phases: Phases) -> None:
+    """Answers given during an outage survive the loss of the container that spooled them."""
+    before = stack.prediction_ids()
+    with phases.phase("outage: uploads spooled"):
+        stack.compose("stop", "cassandra", timeout=300)
+        _, spooled = upload_all(stack, files[:3])
+        storage = readiness(stack)["storage"]
+    assert storage["state"] == "spooling", storage
+    assert storage["spool_records"] >= 2 * 3, storage  # /upload and /predict each
+    with phases.phase("service container recreated"):
+        old = stack.container("service")
+        stack.compose("rm", "-f", "-s", "service", timeout=300)
+        stack.compose("start", "cassandra", timeout=300)
+        stack.wait_healthy("cassandra", timeout=600)
+        stack.compose("up", "-d", "service", timeout=600)
+        stack.wait_healthy("service")
+        stack.wait_ready()
+    assert stack.container("service") != old
+    with phases.phase("spool replayed"):
+        ids = wait_for_rows(stack, len(before) + 2 * 3, timeout=180)
+        deadline = time.monotonic() + 60
+        while readiness(stack)["storage"]["spool_records"] and time.monotonic() < deadline:
+            time.sleep(2)
+    assert readiness(stack)["storage"]["spool_records"] == 0
+    assert len(ids) == len(before) + 2 * 3  # nothing lost, nothing twice
+    assert {p["id"] for p in spooled} <= ids
+    by_day = stack.cql("SELECT id FROM digits.predictions_by_day")
+    for prediction in spooled:
+        assert by_day.count(prediction["id"]) == 1, prediction["id"]
+
+
 def test_stack_answers_records_every_upload_and_survives_a_restart(tmp_path: Path) -> None:
     phases = Phases()
     stack = ComposeStack(project=f"digits-e2e-{int(time.time())}", env_file=tmp_path / "e2e.env")
@@ -187,5 +226,6 @@ def test_stack_answers_records_every_upload_and_survives_a_restart(tmp_path: Pat
             predictions = check_answers(stack, files, phases)
             check_rows(stack, predictions, 2 * DIGITS, phases)
             check_restart(stack, files, predictions, phases)
+            check_outage_drill(stack, files, phases)
     finally:
         print(phases.report(), flush=True)
