@@ -10,7 +10,7 @@ Run it with ``make serve`` (or ``bentoml serve service:DigitService``). Routes:
 - ``/livez``, ``/readyz`` (JSON detail, :mod:`serving.health`), ``/metrics``, ``/docs``.
 - ``/docs.json`` documents all of them (:mod:`serving.openapi`).
 
-Nothing heavy happens at import: TensorFlow and the store are opened per worker in
+Nothing heavy happens at import: the model and the store are opened per worker in
 ``__init__`` (the supervisor process imports this module too).
 """
 
@@ -71,7 +71,7 @@ class DigitService:
         self.classifier = Classifier(
             self.model_ref.path,
             str(self.model_ref.tag),
-            SETTINGS.tf_threads,
+            SETTINGS.inference_threads,
             temperature=model_temperature(metadata),
         )
         self.sure_from = sure_threshold(SETTINGS, metadata)

@@ -46,7 +46,11 @@ class Settings(BaseModel):
         description="Below this confidence an answer is flagged `sure: false` "
         "(unset: the threshold calibrated with the model, from its metadata).",
     )
-    tf_threads: int = Field(2, ge=1, description="TensorFlow intra-op threads per worker.")
+    inference_threads: int = Field(
+        1,
+        ge=1,
+        description="LiteRT interpreter threads per inference (each request thread has its own).",
+    )
     workers: int = Field(1, ge=1, description="BentoML worker processes (each loads the model).")
     threads: int = Field(8, ge=1, description="Concurrent requests handled per worker.")
 

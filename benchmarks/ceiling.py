@@ -52,11 +52,11 @@ def model_dir() -> Path:
     return Path(bentoml.models.get(f"{settings.model_name}:{settings.model_version}").path)
 
 
-def _classifier(tf_threads: int) -> object:
+def _classifier(threads: int) -> object:
     from serving.classifier import Classifier
 
     directory = model_dir()
-    return Classifier(directory, directory.name, tf_threads=tf_threads)
+    return Classifier(directory, directory.name, threads=threads)
 
 
 def _preprocess(data: bytes) -> np.ndarray:
@@ -67,7 +67,7 @@ def _preprocess(data: bytes) -> np.ndarray:
 
 def _worker(duration: float, corpus_size: int, start: object, results: mp.Queue) -> None:
     corpus = [s.data for s in load_corpus(corpus_size)]
-    classifier = _classifier(tf_threads=1)
+    classifier = _classifier(threads=1)
     start.wait()  # type: ignore[attr-defined] - all workers measure the same window
     ready = time.perf_counter()
     images = 0
@@ -86,7 +86,7 @@ def breakdown(corpus_size: int) -> tuple[float, float, float]:
     CPU time (not wall time) so that other load on the machine does not inflate it.
     """
     corpus = [s.data for s in load_corpus(corpus_size)]
-    classifier = _classifier(tf_threads=1)
+    classifier = _classifier(threads=1)
     start = time.process_time()
     pixels = np.stack([_preprocess(data) for data in corpus])
     preprocess = (time.process_time() - start) * 1000 / len(corpus)

@@ -332,7 +332,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", help="DIGITS_WORKERS for the service")
     parser.add_argument("--threads", help="DIGITS_THREADS for the service")
-    parser.add_argument("--tf-threads", help="DIGITS_TF_THREADS for the service")
+    parser.add_argument("--inference-threads", help="DIGITS_INFERENCE_THREADS for the service")
     parser.add_argument("--keep-cassandra", action="store_true", help="Leave the node running")
     parser.add_argument("--markdown", type=Path, default=REPO / "BENCHMARKS.md")
     parser.add_argument(
@@ -350,7 +350,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         for name, value in (
             ("workers", args.workers),
             ("threads", args.threads),
-            ("tf_threads", args.tf_threads),
+            ("inference_threads", args.inference_threads),
         )
         if value
     }

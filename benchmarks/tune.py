@@ -1,8 +1,8 @@
 """Tuning sweep: the service with recording off at one concurrency, over worker/thread settings.
 
-Each configuration (``DIGITS_WORKERS`` x ``DIGITS_THREADS`` x ``DIGITS_TF_THREADS``) gets a fresh
-``bentoml serve`` and one closed-loop level; the table shows throughput, p99, the server's CPU
-milliseconds per request and its peak memory. Results go to ``benchmarks/results/tuning.json``,
+Each configuration (``DIGITS_WORKERS`` x ``DIGITS_THREADS`` x ``DIGITS_INFERENCE_THREADS``) gets
+a fresh ``bentoml serve`` and one closed-loop level; the table shows throughput, p99, the server's
+CPU milliseconds per request and its peak memory. Results go to ``benchmarks/results/tuning.json``,
 which ``benchmarks.run`` includes in BENCHMARKS.md.
 
 Usage: python -m benchmarks.tune [--concurrency 32] [--duration 10]
@@ -20,10 +20,10 @@ from benchmarks.run import RESULTS, WORK, BenchConfig, service_target
 
 log = logging.getLogger("benchmarks.tune")
 
-#: (workers, threads, tf_threads); the first is the settings.py default.
+#: (workers, threads, inference_threads); the first is the settings.py default.
 CONFIGS: tuple[tuple[int, int, int], ...] = (
-    (1, 8, 2),
     (1, 8, 1),
+    (1, 8, 2),
     (2, 8, 1),
     (2, 4, 1),
     (2, 16, 1),
@@ -33,11 +33,11 @@ CONFIGS: tuple[tuple[int, int, int], ...] = (
 def sweep(concurrency: int, duration: float) -> list[dict[str, Any]]:
     """Measure every configuration of :data:`CONFIGS`."""
     rows = []
-    for index, (workers, threads, tf_threads) in enumerate(CONFIGS, start=1):
+    for index, (workers, threads, inference_threads) in enumerate(CONFIGS, start=1):
         env = {
             "DIGITS_WORKERS": str(workers),
             "DIGITS_THREADS": str(threads),
-            "DIGITS_TF_THREADS": str(tf_threads),
+            "DIGITS_INFERENCE_THREADS": str(inference_threads),
         }
         log.info("config %d/%d: %s", index, len(CONFIGS), env)
         config = BenchConfig(
@@ -56,7 +56,7 @@ def sweep(concurrency: int, duration: float) -> list[dict[str, Any]]:
             {
                 "workers": workers,
                 "threads": threads,
-                "tf_threads": tf_threads,
+                "inference_threads": inference_threads,
                 "rps": round(level["rps"], 1),
                 "p50_ms": level["p50_ms"],
                 "p99_ms": level["p99_ms"],
@@ -73,13 +73,14 @@ def sweep(concurrency: int, duration: float) -> list[dict[str, Any]]:
 def table(rows: list[dict[str, Any]], concurrency: int) -> str:
     """The sweep as Markdown."""
     lines = [
-        f"| workers | threads | TF threads | req/s at {concurrency} | p50 ms | p99 ms | errors "
+        f"| workers | threads | inference threads | req/s at {concurrency} | p50 ms | p99 ms "
+        "| errors "
         "| server CPU ms/request | server cores | other cores | peak RSS MB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['workers']} | {row['threads']} | {row['tf_threads']} | {row['rps']} "
+            f"| {row['workers']} | {row['threads']} | {row['inference_threads']} | {row['rps']} "
             f"| {row['p50_ms']} | {row['p99_ms']} | {row['errors']} "
             f"| {row['server_cpu_ms_per_request']} | {row['cores_server']} "
             f"| {row['cores_other']} | {row['server_peak_rss_mb']:.0f} |"

@@ -63,6 +63,7 @@ from evaluation.report import (
     check_targets,
     markdown_table,
     percent,
+    share,
     summarize,
     write_report,
 )
@@ -174,7 +175,7 @@ def load_served_model(settings: Settings) -> ServedModel:
     metadata = model.info.metadata
     threshold = sure_threshold(settings, metadata)
     temperature = model_temperature(metadata)
-    classifier = Classifier(model.path, str(model.tag), settings.tf_threads, temperature)
+    classifier = Classifier(model.path, str(model.tag), settings.inference_threads, temperature)
     return ServedModel(str(model.tag), classifier, threshold, temperature)
 
 
@@ -183,9 +184,10 @@ def load_baseline_model(directory: Path, settings: Settings) -> ServedModel:
 
     As that service did: no calibration, `sure` from the setting or 0.6.
     """
-    from serving.classifier import Classifier, sure_threshold
+    from serving.classifier import sure_threshold
+    from training.keras_classifier import KerasClassifier
 
-    classifier = Classifier(directory, f"baseline:{directory.name}", settings.tf_threads)
+    classifier = KerasClassifier(directory, f"baseline:{directory.name}")
     return ServedModel(f"baseline:{directory.name}", classifier, sure_threshold(settings, {}), 1.0)
 
 
@@ -264,6 +266,44 @@ def score_in_process(
     return {
         NAIVE: classify(model, [p[0] for p in pairs], labels),
         V1: classify(model, [p[1] for p in pairs], labels),
+    }
+
+
+def load_keras_twin(settings: Settings) -> Any:
+    """The Keras model the served LiteRT file was converted from (same tag and temperature)."""
+    import bentoml
+
+    from serving.classifier import model_temperature
+    from training.keras_classifier import KerasClassifier
+
+    model = bentoml.models.get(f"{settings.model_name}:{settings.model_version}")
+    temperature = model_temperature(model.info.metadata)
+    return KerasClassifier(model.path, str(model.tag), temperature=temperature)
+
+
+def runtime_agreement(
+    stored: Sequence[StoredSample], model: ServedModel, keras_twin: Any, max_pixels: int
+) -> dict[str, Any]:
+    """On these uploads as mnist-norm-2 prepares them: the served LiteRT file against Keras.
+
+    Returns:
+        ``images`` compared (refusals have nothing to compare), ``agreement`` (share with the
+        same digit) and ``max_probability_difference``.
+    """
+
+    def prepare(sample: StoredSample) -> Prepared:
+        return attempt(partial(v2_pixels, sample.read(), sample.content_type, max_pixels))
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        pixels = [p.pixels for p in pool.map(prepare, stored) if p.pixels is not None]
+    if not pixels:
+        return {"images": 0, "agreement": None, "max_probability_difference": None}
+    batch = np.stack(pixels)
+    served, twin = model.classifier.predict(batch), keras_twin.predict(batch)
+    return {
+        "images": len(batch),
+        "agreement": share(int((served.argmax(1) == twin.argmax(1)).sum()), len(batch)),
+        "max_probability_difference": float(f"{np.abs(served - twin).max():.3g}"),
     }
 
 
@@ -543,8 +583,11 @@ def evaluate_condition(
     scorer: HttpScorer,
     workdir: Path,
     max_pixels: int,
+    runtimes: tuple[ServedModel, Any] | None = None,
 ) -> tuple[dict[str, Any], Preview | None]:
     """Render one condition's uploads, score the three pipelines on them, delete them.
+
+    With ``runtimes`` (the served model and its Keras twin), also compare the two on them.
 
     Returns:
         pipeline -> metrics, and the preview of the first upload (None for an empty set).
@@ -568,6 +611,8 @@ def evaluate_condition(
 
     metrics[V2] = summarize(scorer.score(stored, progress), digits)
     print(progress_line(condition, V2, metrics[V2], time.monotonic() - clock), flush=True)
+    if runtimes is not None:
+        metrics[V2]["litert_vs_keras"] = runtime_agreement(stored, *runtimes, max_pixels)
     preview = preview_of(stored[0], max_pixels) if stored else None
     shutil.rmtree(directory, ignore_errors=True)
     log.info("%s done in %.0f s", condition, time.monotonic() - started)
@@ -671,8 +716,25 @@ def build_report(
         "service": service_info,
         "results": results,
         "targets": check_targets(results),
+        "litert_vs_keras": litert_summary(results),
         "stage_cost_ms": stage_cost,
     }
+
+
+def litert_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """Per condition and overall: how often the served LiteRT file and Keras agree."""
+    per = {c: m[V2]["litert_vs_keras"] for c, m in results.items() if "litert_vs_keras" in m[V2]}
+    compared = [a for a in per.values() if a["images"]]
+    images = sum(a["images"] for a in compared)
+    same = sum(round(a["agreement"] * a["images"]) for a in compared)
+    overall = {
+        "images": images,
+        "agreement": share(same, images) if images else None,
+        "max_probability_difference": max(
+            (a["max_probability_difference"] for a in compared), default=None
+        ),
+    }
+    return {"per_condition": per, "overall": overall}
 
 
 def run(
@@ -681,9 +743,10 @@ def run(
     """Time the stages, then score every condition against a service; the report's parts.
 
     ``baseline`` classifies the in-process pipelines (naive, mnist-norm-1); ``model`` is the
-    served one.
+    served one, compared on every condition with the Keras model it was converted from.
     """
     settings = load_settings()
+    runtimes = (model, load_keras_twin(settings))
     stage_cost = measure_stages(args.seed, settings.max_image_pixels)
     results: dict[str, Any] = {}
     previews: list[Preview] = []
@@ -700,6 +763,7 @@ def run(
                     scorer,
                     workdir,
                     settings.max_image_pixels,
+                    runtimes,
                 )
                 if preview is not None:
                     previews.append(preview)
@@ -739,6 +803,15 @@ def log_summary(report: dict[str, Any], paths: Sequence[Path], seconds: float) -
                 value,
                 percent(check["target"]),
             )
+    litert = report.get("litert_vs_keras", {}).get("overall", {})
+    if litert.get("images"):
+        log.info(
+            "served LiteRT vs Keras on %d mnist-norm-2 images: same digit on %.2f%%, "
+            "largest probability difference %.2g",
+            litert["images"],
+            100 * litert["agreement"],
+            litert["max_probability_difference"],
+        )
     verdict = "all met" if targets["all_met"] else "MISSED"
     log.info("%s targets %s; %.0f s; wrote %s", V2, verdict, seconds, ", ".join(map(str, paths)))
 

@@ -38,9 +38,10 @@ from imaging.normalize import (
 from imaging.paper import ink_darkness, off_page, paper_level, remove_printed_lines, to_luma
 from imaging.strokes import digit_region
 
-#: Version 2, revision 1: tilt also judged from margins and grid columns, printed lines cleared
-#: where they run alone, a sheet's rim, margins fading out and vignetted corners dropped.
-V2 = "mnist-norm-2.1"
+#: Version 2, revision 2. Revision 1: tilt also judged from margins and grid columns, printed
+#: lines cleared where they run alone, a sheet's rim, margins fading out and vignetted corners
+#: dropped. Revision 2: a digit written close to the desk is no longer taken for the desk.
+V2 = "mnist-norm-2.2"
 #: The version the service applies (and the served model was trained on).
 PREPROCESSING_VERSION = V2
 

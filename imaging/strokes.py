@@ -154,11 +154,9 @@ def frame_region(mask: np.ndarray, off_page: np.ndarray | None = None) -> np.nda
     sits on ordinary paper.
     """
     h, w = mask.shape
-    band = max(2, int(FRAME_BAND * min(h, w)))
     merged = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(merged, connectivity=8)
-    near = np.ones((h, w), bool)
-    near[band:-band, band:-band] = False
+    near = frame_band((h, w))
     edge = np.zeros((h, w), bool)
     edge[[0, -1], :] = True
     edge[:, [0, -1]] = True
@@ -177,6 +175,20 @@ def frame_region(mask: np.ndarray, off_page: np.ndarray | None = None) -> np.nda
         frame &= dark >= 0.5 * np.maximum(total, 1)
     frame[0] = False
     return frame[labels]
+
+
+def frame_band(shape: tuple[int, int]) -> np.ndarray:
+    """The band along the frame where a desk or a sheet's edge shows (boolean, ``FRAME_BAND``)."""
+    h, w = shape
+    band = max(2, int(FRAME_BAND * min(h, w)))
+    near = np.ones((h, w), bool)
+    near[band:-band, band:-band] = False
+    return near
+
+
+def touches_frame(piece: Piece, shape: tuple[int, int]) -> bool:
+    """True when the piece reaches the image's border."""
+    return piece.x == 0 or piece.y == 0 or piece.right >= shape[1] or piece.bottom >= shape[0]
 
 
 def page_rim(off_page: np.ndarray) -> np.ndarray:
@@ -253,7 +265,11 @@ def digit_region(ink: np.ndarray, off_page: np.ndarray | None = None) -> np.ndar
     mask = ink_mask(ink)
     labels, found = pieces(mask)
     shape = (ink.shape[0], ink.shape[1])
-    framed = np.bincount(labels[frame_region(mask, off_page)], minlength=len(found) + 1)
+    frame = frame_region(mask, off_page)
+    framed = np.bincount(labels[frame], minlength=len(found) + 1)
+    # A digit written near the sheet's edge merges with the desk in frame_region's close; unless
+    # it reaches the border itself, only what of it lies in the frame band is the desk's.
+    banded = np.bincount(labels[frame & frame_band(shape)], minlength=len(found) + 1)
     rim = np.zeros_like(framed)
     if off_page is not None:
         rim = np.bincount(labels[page_rim(off_page) & (mask > 0)], minlength=len(found) + 1)
@@ -263,7 +279,7 @@ def digit_region(ink: np.ndarray, off_page: np.ndarray | None = None) -> np.ndar
         for p in found
         if p.label not in dots
         and not is_page_line(p, shape)
-        and framed[p.label] < 0.5 * p.area
+        and (banded if not touches_frame(p, shape) else framed)[p.label] < 0.5 * p.area
         and not on_rim(p, int(rim[p.label]), shape)
     ]
     if not candidates:

@@ -12,7 +12,7 @@ LOAD_MAX_P99_MS ?= 1000
 LOAD_MIN_ACCURACY ?= 0.95
 LOAD_ARGS ?=
 # The tuned service configuration for a 2-core machine (see `make bench-tune`, BENCHMARKS.md).
-BENCH_ARGS ?= --workers 2 --threads 8 --tf-threads 1
+BENCH_ARGS ?= --workers 2 --threads 8 --inference-threads 1
 
 .PHONY: loadtest loadtest-outage bench bench-tune
 
@@ -28,5 +28,5 @@ loadtest-outage: model cassandra-install ## Load test that stops and restarts Ca
 bench: model cassandra-install ## Benchmark: ceiling, service (3 stores), baseline -> BENCHMARKS.md (~8 min)
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
-bench-tune: model ## Sweep workers/threads/TF threads (recording off) -> benchmarks/results/tuning.json (~3 min)
+bench-tune: model ## Sweep workers/threads/inference threads (recording off) -> benchmarks/results/tuning.json (~3 min)
 	$(PY) -m benchmarks.tune

@@ -1,9 +1,9 @@
-"""The digit classifier: a Keras model from the BentoML store behind one batched call."""
+"""The digit classifier: the model's LiteRT (TensorFlow Lite) file behind one batched call."""
 
 from __future__ import annotations
 
 import logging
-import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ from settings import Settings
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
+#: The serving format, stored by training beside ``model.keras`` in the same BentoML model.
+LITERT_FILE = "model.tflite"
 #: `sure` threshold for a model stored without a calibrated one.
 DEFAULT_SURE_THRESHOLD = 0.6
 
@@ -22,29 +23,22 @@ DEFAULT_SURE_THRESHOLD = 0.6
 class Classifier:
     """Loads the model once and answers batches of normalised 28x28 images.
 
-    TensorFlow is imported here, not at module import, so the BentoML supervisor process that
-    only imports ``service.py`` never pays for it. Inference is a traced ``tf.function`` over a
-    dynamic batch dimension: one call per request (or per batch), no ``model.predict``
-    overhead. Calls are thread-safe.
+    Inference runs in the TensorFlow Lite interpreter of ``ai-edge-litert``, which imports no
+    TensorFlow: the service needs neither TensorFlow nor Keras. An interpreter is not
+    thread-safe, so each calling thread gets its own over the same model bytes, resized only
+    when the batch size changes. Calls are thread-safe.
     """
 
     def __init__(
-        self, model_dir: str | Path, tag: str, tf_threads: int = 2, temperature: float = 1.0
+        self, model_dir: str | Path, tag: str, threads: int = 1, temperature: float = 1.0
     ) -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import keras
-        import tensorflow as tf
-
-        _limit_threads(tf, tf_threads)
         self.tag = tag
         self.temperature = temperature
-        self._model = keras.saving.load_model(Path(model_dir) / MODEL_FILE, compile=False)
-        spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
-        self._infer: Any = tf.function(
-            lambda x: self._model(x, training=False), input_signature=[spec]
-        )
-        self.predict(np.zeros((1, 28, 28), dtype=np.uint8))  # trace once before serving
-        log.info("model %s loaded from %s (tf threads=%d)", tag, model_dir, tf_threads)
+        self.threads = threads
+        self._model = (Path(model_dir) / LITERT_FILE).read_bytes()
+        self._local = threading.local()
+        self.predict(np.zeros((1, 28, 28), dtype=np.uint8))  # fail here, not on a request
+        log.info("model %s loaded from %s (LiteRT, %d thread(s))", tag, model_dir, threads)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities [N, 10] for uint8 images [N, 28, 28] (MNIST polarity).
@@ -52,8 +46,30 @@ class Classifier:
         The model's softmax is tempered by the temperature fitted on the validation split
         (``softmax(log p / T)``), so that confidence means what it says.
         """
-        x = images.astype(np.float32)[..., None] / 255.0
-        return apply_temperature(np.asarray(self._infer(x), dtype=np.float64), self.temperature)
+        x = np.ascontiguousarray(images.astype(np.float32)[..., None] / 255.0)
+        interpreter, (source, result) = self._interpreter(len(x))
+        interpreter.set_tensor(source, x)
+        interpreter.invoke()
+        probabilities = interpreter.get_tensor(result).astype(np.float64)
+        return apply_temperature(probabilities, self.temperature)
+
+    def _interpreter(self, batch: int) -> tuple[Any, tuple[int, int]]:
+        """This thread's interpreter, sized for ``batch`` images, with its tensor indices."""
+        local = self._local
+        if getattr(local, "interpreter", None) is None:
+            from ai_edge_litert.interpreter import Interpreter
+
+            local.interpreter = Interpreter(model_content=self._model, num_threads=self.threads)
+            local.indices = (
+                local.interpreter.get_input_details()[0]["index"],
+                local.interpreter.get_output_details()[0]["index"],
+            )
+            local.batch = 0
+        if local.batch != batch:
+            local.interpreter.resize_tensor_input(local.indices[0], [batch, 28, 28, 1])
+            local.interpreter.allocate_tensors()
+            local.batch = batch
+        return local.interpreter, local.indices
 
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -63,15 +79,6 @@ def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarr
     logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
     scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
     return scaled / scaled.sum(axis=1, keepdims=True)
-
-
-def _limit_threads(tf: Any, threads: int) -> None:
-    """Set TensorFlow's thread pools; only possible before TF's first operation."""
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # a second model in the same process (tests, tools)
-        log.debug("TensorFlow already initialised; keeping its thread pools")
 
 
 def model_temperature(metadata: Mapping[str, Any]) -> float:

@@ -18,6 +18,7 @@ import logging
 import sys
 
 from imaging.pipeline import PREPROCESSING_VERSION
+from serving.classifier import LITERT_FILE
 from settings import Settings, load_settings
 from training.store import (
     ARCHIVE,
@@ -55,6 +56,8 @@ def why_not_servable(settings: Settings, model: StoredModel | None) -> str | Non
         return (
             f"{wanted} was trained for {trained_for}, the service applies {PREPROCESSING_VERSION}"
         )
+    if not model.has_litert:
+        return f"{wanted} has no {LITERT_FILE} (python -m training.litert adds one)"
     return None
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 import bentoml
 
 from imaging.pipeline import PREPROCESSING_VERSION
+from serving.classifier import LITERT_FILE
 
 if TYPE_CHECKING:
     import keras
 
-MODEL_FILE = "model.keras"  # the file name serving/classifier.py loads
+MODEL_FILE = "model.keras"  # training.keras_classifier loads it; the service loads LITERT_FILE
 FULL_MODE = "full"
 MIN_FULL_ACCURACY = 0.994
 #: The trained model shipped with the repository (``bentoml models export``), imported by
@@ -48,13 +51,22 @@ class StoredModel:
         return self.metadata.get("preprocessing_version") == PREPROCESSING_VERSION
 
     @property
+    def has_litert(self) -> bool:
+        """Holds the LiteRT file the service loads."""
+        return (Path(self.path) / LITERT_FILE).is_file()
+
+    @property
     def is_servable(self) -> bool:
-        """Full, accurate, and trained for the current preprocessing."""
-        return self.is_full and self.fits_preprocessing
+        """Full, accurate, trained for the current preprocessing, with its LiteRT file."""
+        return self.is_full and self.fits_preprocessing and self.has_litert
 
 
 def save_model(
-    name: str, model: keras.Model, metadata: dict[str, Any], labels: dict[str, str]
+    name: str,
+    model: keras.Model,
+    metadata: dict[str, Any],
+    labels: dict[str, str],
+    files: Sequence[Path] = (),
 ) -> str:
     """Store the inference model as a new version of ``name``.
 
@@ -63,12 +75,15 @@ def save_model(
         model: The inference model (without augmentation layers).
         metadata: JSON-like values describing the run and its evaluation.
         labels: Short string labels (filterable in ``bentoml models list``).
+        files: More files for the model's directory (the LiteRT file the service loads).
 
     Returns:
         The new tag, ``name:version``.
     """
     with bentoml.models.create(name, labels=labels, metadata=metadata) as stored:
         model.save(os.path.join(stored.path, MODEL_FILE))
+        for path in files:
+            shutil.copy2(path, stored.path_of(path.name))
     return str(stored.tag)
 
 

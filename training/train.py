@@ -19,6 +19,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +30,12 @@ import numpy as np
 import tensorflow as tf
 
 from imaging.pipeline import PREPROCESSING_VERSION
-from serving.classifier import apply_temperature
+from serving.classifier import LITERT_FILE, apply_temperature
 from settings import Settings, load_settings
 from training.calibrate import fit_temperature, sure_threshold
 from training.data import NUM_CLASSES, MnistData, load_mnist
 from training.evaluate import Evaluation, evaluate, predict_probabilities, to_model_input
+from training.litert import convert_and_check
 from training.model import build_classifier, build_training_model, compile_for_training
 from training.realistic import RealisticSet, realistic_examples
 from training.rejects import REJECT_SHARE, reject_images, uniform_targets
@@ -317,8 +319,12 @@ def train(config: TrainConfig, settings: Settings) -> TrainResult:
         config, data, result, calibration, counts, classifier.count_params(), seconds, epochs_run
     )
     _log_evaluation(config, result)
-    labels = {"mode": config.mode, "framework": "keras", "dataset": "mnist"}
-    tag = save_model(settings.model_name, classifier, metadata, labels)
+    labels = {"mode": config.mode, "framework": "keras", "runtime": "litert", "dataset": "mnist"}
+    checks = {"mnist_test": data.x_test, "realistic_validation": realistic_val.images}
+    with tempfile.TemporaryDirectory() as scratch:
+        metadata["litert_agreement"] = convert_and_check(classifier, Path(scratch), checks)
+        litert = Path(scratch) / LITERT_FILE
+        tag = save_model(settings.model_name, classifier, metadata, labels, files=[litert])
     log.info("stored %s in the BentoML model store", tag)
     files = write_report(
         config.report_dir,

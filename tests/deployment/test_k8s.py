@@ -57,7 +57,7 @@ CLUSTER_SETTINGS = (
     "cassandra_password",
     "max_upload_bytes",
     "workers",
-    "tf_threads",
+    "inference_threads",
     "log_level",
 )
 

@@ -58,7 +58,7 @@ def _naive_digits(samples: list[Sample]) -> np.ndarray:
 
     settings = load_settings()
     model = bentoml.models.get(f"{settings.model_name}:{settings.model_version}")
-    classifier = Classifier(model.path, str(model.tag), tf_threads=1)
+    classifier = Classifier(model.path, str(model.tag), threads=1)
     batch = np.stack([naive_pixels(s.data) for s in samples])
     return classifier.predict(batch).argmax(axis=1)
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from serving.classifier import Classifier
+from serving.classifier import Classifier, model_temperature
 
 
 @pytest.fixture(scope="session")
 def classifier() -> Classifier:
-    """The model ``make model`` stored (settings.model_name:model_version)."""
+    """The model ``make model`` stored (model_name:model_version), as the service loads it."""
     import bentoml
 
     from settings import load_settings
 
     settings = load_settings()
     model = bentoml.models.get(f"{settings.model_name}:{settings.model_version}")
-    return Classifier(model.path, str(model.tag), tf_threads=2)
+    temperature = model_temperature(model.info.metadata)
+    return Classifier(model.path, str(model.tag), threads=1, temperature=temperature)

@@ -71,3 +71,23 @@ def test_it_scores_the_figures_in_its_metadata(
     predicted = predict_probabilities(model, to_model_input(images)).argmax(axis=1)
     accuracy = float(np.mean(predicted == labels))
     assert accuracy == pytest.approx(imported["metadata"]["test_accuracy"], abs=3e-4)
+
+
+def test_its_litert_file_serves_what_the_metadata_records(
+    imported: dict[str, Any], mnist_test: tuple[np.ndarray, np.ndarray]
+) -> None:
+    from serving.classifier import Classifier
+
+    agreement = imported["metadata"]["litert_agreement"]
+    assert agreement["overall"]["agreement"] >= 0.999
+    assert agreement["mnist_test"]["images"] == 10_000
+    assert agreement["realistic_validation"]["images"] >= 4_500  # pages with a digit found
+    classifier = Classifier(imported["path"], "shipped")
+    images, labels = mnist_test
+    predicted = np.concatenate(
+        [classifier.predict(images[i : i + 1000]).argmax(axis=1) for i in range(0, 10_000, 1000)]
+    )
+    # The service's runtime scores what the Keras model scored, to within its recorded agreement.
+    disagreement = 1 - agreement["mnist_test"]["agreement"]
+    accuracy = float(np.mean(predicted == labels))
+    assert accuracy == pytest.approx(imported["metadata"]["test_accuracy"], abs=disagreement + 3e-4)

@@ -210,3 +210,26 @@ def test_a_vignetted_corner_is_frame_not_a_second_digit() -> None:
     frame = frame_region(mask, off)
     assert frame[190, 10]
     assert not frame[100, 145]
+
+
+def test_a_digit_written_close_to_the_desk_is_still_the_digit() -> None:
+    ink = _ink()
+    ink[182:, :] = 0.9 * (np.random.default_rng(5).random((18, 300)) > 0.5)  # the desk
+    _stroke(ink, 110, 146, 64, 8)  # a "1" ending a few pixels above the sheet's edge
+    off = np.zeros(SHAPE, bool)
+    off[180:, :] = True
+    assert frame_region(ink_mask(ink), off)[150, 150]  # the close merges it with the desk...
+    region = digit_region(ink, off)  # ...but only what lies in the frame band is the desk's
+    assert region.shape[0] >= 60
+    assert region.shape[1] <= 12
+
+
+def test_a_mark_reaching_the_border_inside_the_desk_stays_the_desks() -> None:
+    ink = _ink()
+    ink[182:, :] = 0.9 * (np.random.default_rng(5).random((18, 300)) > 0.5)
+    _stroke(ink, 60, 146, 60, 8)  # the digit
+    _stroke(ink, 150, 0, 50, 30)  # a dark patch of desk reaching the border
+    off = np.zeros(SHAPE, bool)
+    off[150:, :] = True
+    region = digit_region(ink, off)
+    assert region.shape == (60, 8)

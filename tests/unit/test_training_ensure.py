@@ -24,6 +24,8 @@ FULL = {
 STALE = {**FULL, "preprocessing_version": "mnist-norm-1"}
 QUICK = {"mode": "quick", "test_accuracy": 0.93, "epochs": 1, "training_seconds": 20.0}
 WEAK = {**FULL, "test_accuracy": 0.991}
+#: Where the fake stored models live: a directory with the LiteRT file the service loads.
+MODEL_DIR = str(Path(__file__).parent / "fixtures" / "stored-model")
 
 
 class FakeTraining:
@@ -55,7 +57,7 @@ def training(monkeypatch: pytest.MonkeyPatch) -> FakeTraining:
 
 
 def in_store(monkeypatch: pytest.MonkeyPatch, metadata: dict[str, Any] | None) -> None:
-    model = None if metadata is None else StoredModel("mnist_cnn:old", "/x", metadata)
+    model = None if metadata is None else StoredModel("mnist_cnn:old", MODEL_DIR, metadata)
     monkeypatch.setattr(ensure, "find_model", lambda name, version: model)
 
 
@@ -106,11 +108,19 @@ def test_training_that_misses_the_target_fails(
 def test_the_reason_for_training_is_spelled_out(
     metadata: dict[str, Any] | None, reason: str
 ) -> None:
-    model = None if metadata is None else StoredModel("mnist_cnn:v", str(Path("/x")), metadata)
+    model = None if metadata is None else StoredModel("mnist_cnn:v", MODEL_DIR, metadata)
     problem = ensure.why_not_servable(Settings(), model)
     assert problem is not None
     assert reason in problem
-    assert ensure.why_not_servable(Settings(), StoredModel("mnist_cnn:v", "/x", FULL)) is None
+    assert ensure.why_not_servable(Settings(), StoredModel("mnist_cnn:v", MODEL_DIR, FULL)) is None
+
+
+def test_a_model_without_its_litert_file_is_not_servable(tmp_path: Path) -> None:
+    (tmp_path / "model.keras").write_bytes(b"keras")
+    problem = ensure.why_not_servable(Settings(), StoredModel("mnist_cnn:v", str(tmp_path), FULL))
+    assert problem is not None
+    assert "no model.tflite" in problem
+    assert "python -m training.litert" in problem
 
 
 def test_the_shipped_archive_is_imported_instead_of_training(
@@ -118,7 +128,7 @@ def test_the_shipped_archive_is_imported_instead_of_training(
 ) -> None:
     archive = tmp_path / "mnist_cnn.bentomodel"
     archive.write_bytes(b"archive")
-    shipped = StoredModel("mnist_cnn:shipped", "/x", FULL)
+    shipped = StoredModel("mnist_cnn:shipped", MODEL_DIR, FULL)
     store: dict[str, StoredModel | None] = {"latest": None}
 
     def fake_import(path: Path) -> StoredModel:

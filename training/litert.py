@@ -1,0 +1,167 @@
+"""The serving format: the trained Keras model converted to LiteRT (TensorFlow Lite), checked.
+
+Training exports ``model.tflite`` beside ``model.keras`` in the same BentoML model (one tag) and
+records in the metadata how often the two give the same digit, and the largest difference
+between their probabilities, on the MNIST test set and on the realistic validation renders.
+
+For a stored model without the LiteRT file (trained before it existed)::
+
+    python -m training.litert [TAG]     # default mnist_cnn:latest
+
+stores a new version of it: the same ``model.keras`` and metadata, plus ``model.tflite`` and
+its agreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from serving.classifier import LITERT_FILE, Classifier
+from training.store import MODEL_FILE
+
+if TYPE_CHECKING:
+    import keras
+
+#: Share of images on which both runtimes must name the same digit.
+MIN_AGREEMENT = 0.999
+BATCH = 512
+log = logging.getLogger("training.litert")
+
+
+class RuntimesDisagreeError(RuntimeError):
+    """The LiteRT file answers differently from the Keras model it was made from."""
+
+
+def export_litert(model: keras.Model, path: Path) -> Path:
+    """Convert ``model`` to a LiteRT flatbuffer at ``path`` (Keras' own export)."""
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its artifact path
+        model.export(str(path), format="litert")
+    return path
+
+
+def keras_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """The Keras model's softmax [N, 10] for uint8 images [N, 28, 28], in batches."""
+    out = [
+        np.asarray(model(images[i : i + BATCH].astype(np.float32)[..., None] / 255.0))
+        for i in range(0, len(images), BATCH)
+    ]
+    return np.concatenate(out).astype(np.float64)
+
+
+def litert_probabilities(litert_dir: Path, images: np.ndarray) -> np.ndarray:
+    """The LiteRT file's softmax [N, 10] through the service's own classifier, in batches."""
+    classifier = Classifier(litert_dir, "litert-check")
+    return np.concatenate(
+        [classifier.predict(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
+    )
+
+
+def agreement(
+    model: keras.Model, litert_dir: Path, image_sets: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """Per set and overall: images, share of equal digits, largest probability difference.
+
+    Raises:
+        RuntimesDisagreeError: Overall agreement is below :data:`MIN_AGREEMENT`.
+    """
+    report: dict[str, Any] = {}
+    same = total = 0
+    largest = 0.0
+    for name, images in image_sets.items():
+        expected = keras_probabilities(model, images)
+        served = litert_probabilities(litert_dir, images)
+        equal = int((expected.argmax(1) == served.argmax(1)).sum())
+        difference = float(np.abs(expected - served).max())
+        report[name] = {
+            "images": len(images),
+            "agreement": round(equal / len(images), 6),
+            "max_probability_difference": float(f"{difference:.3g}"),
+        }
+        same, total, largest = same + equal, total + len(images), max(largest, difference)
+    report["overall"] = {
+        "images": total,
+        "agreement": round(same / max(total, 1), 6),
+        "max_probability_difference": float(f"{largest:.3g}"),
+    }
+    log.info(
+        "LiteRT vs Keras: same digit on %.3f%% of %d images, largest probability difference %.2g",
+        100 * report["overall"]["agreement"],
+        total,
+        largest,
+    )
+    if report["overall"]["agreement"] < MIN_AGREEMENT:
+        raise RuntimesDisagreeError(f"LiteRT and Keras agree on only {report['overall']}")
+    return report
+
+
+def convert_and_check(
+    model: keras.Model, directory: Path, image_sets: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """Write ``model.tflite`` into ``directory`` and return its agreement report."""
+    export_litert(model, directory / LITERT_FILE)
+    return agreement(model, directory, image_sets)
+
+
+def check_images(settings: Any) -> dict[str, np.ndarray]:
+    """The sets agreement is measured on: MNIST test digits and the realistic validation renders.
+
+    The same sets as a training run's (its default seed), from the render cache when present.
+    """
+    from training.data import load_mnist
+    from training.realistic import realistic_examples
+    from training.train import REALISTIC_VALIDATION, TrainConfig, split_validation
+
+    data = load_mnist(settings)
+    config = TrainConfig()
+    split = split_validation(data, config, np.random.default_rng(config.seed))
+    # As training.train.realistic_sets renders the validation set.
+    val = realistic_examples(
+        split.x_val, split.y_val, REALISTIC_VALIDATION, config.seed + 1, "validation"
+    )
+    return {"mnist_test": data.x_test, "realistic_validation": val.images}
+
+
+def add_litert(tag: str) -> str:
+    """Store a new version of the model ``tag`` with its LiteRT file and agreement added."""
+    import bentoml
+    import keras
+
+    from settings import load_settings
+
+    source = bentoml.models.get(tag)
+    metadata = dict(source.info.metadata)
+    model = keras.saving.load_model(source.path_of(MODEL_FILE), compile=False)
+    images = check_images(load_settings())
+    with tempfile.TemporaryDirectory() as scratch:
+        report = convert_and_check(model, Path(scratch), images)
+        metadata["litert_agreement"] = report
+        labels = dict(source.info.labels) | {"runtime": "litert"}
+        with bentoml.models.create(source.tag.name, labels=labels, metadata=metadata) as stored:
+            shutil.copy2(source.path_of(MODEL_FILE), stored.path_of(MODEL_FILE))
+            shutil.copy2(Path(scratch) / LITERT_FILE, stored.path_of(LITERT_FILE))
+    log.info("stored %s: %s with %s", stored.tag, MODEL_FILE, LITERT_FILE)
+    return str(stored.tag)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.litert [TAG]``: add the LiteRT file to a stored model."""
+    parser = argparse.ArgumentParser(prog="python -m training.litert", description=__doc__)
+    parser.add_argument("tag", nargs="?", default="mnist_cnn:latest")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    print(add_litert(args.tag))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
