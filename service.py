@@ -10,18 +10,24 @@ Run it with ``make serve`` (or ``bentoml serve service:DigitService``). Routes:
 - ``/livez``, ``/readyz`` (JSON detail, :mod:`serving.health`), ``/metrics``, ``/docs``.
 - ``/docs.json`` documents all of them (:mod:`serving.openapi`).
 
-Nothing heavy happens at import: the model and the store are opened per worker in
-``__init__`` (the supervisor process imports this module too).
+Nothing heavy happens at import: the model and the store are opened per worker in ``__init__``
+(the supervisor process imports this module too). The endpoints are ``async``: the event loop
+parses requests while decoding, inference and recording run in a bounded thread pool.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import bentoml
 import numpy as np
@@ -43,6 +49,7 @@ from settings import load_settings
 from storage.base import StoreError
 from storage.records import PredictionRecord, utc_now
 
+T = TypeVar("T")
 SETTINGS = load_settings()
 log = logging.getLogger("digits.service")
 install_strict_multipart()
@@ -79,6 +86,7 @@ class DigitService:
         self.in_flight = idempotency.InFlight()
         self.access = Access(SETTINGS)
         self.decode_slots = threading.BoundedSemaphore(SETTINGS.max_concurrent_decodes)
+        self.pool = ThreadPoolExecutor(SETTINGS.threads, thread_name_prefix="digits-request")
         log.info(
             "ready: model %s (temperature %.3g, sure from %.3g), store %s",
             self.classifier.tag,
@@ -88,19 +96,20 @@ class DigitService:
         )
 
     @bentoml.api(route="/predict")
-    def predict(self, image: Path, ctx: bentoml.Context, preview: bool = False) -> Prediction:
+    async def predict(self, image: Path, ctx: bentoml.Context, preview: bool = False) -> Prediction:
         """Recognise the digit in one image (PNG, JPEG, GIF, BMP or WebP).
 
         Add ``preview=true`` (form field or query) for the 28x28 image the model saw.
         Errors: 400 bad image, 413 too large, 415 unsupported format, 422 no digit found,
         503 recording unavailable.
         """
-        answer = self._answer([(image, "image")], ctx, _wants_preview(ctx, preview))
+        wanted = _wants_preview(ctx, preview)
+        answer = await self._off_loop(self._answer, [(image, "image")], ctx, wanted)
         # A refusal is a Response, which BentoML sends as it is.
         return answer if isinstance(answer, Response) else answer[0]  # type: ignore[return-value]
 
     @bentoml.api(route="/predict_batch")
-    def predict_batch(
+    async def predict_batch(
         self, images: list[Path], ctx: bentoml.Context, preview: bool = False
     ) -> list[Prediction]:
         """Recognise the digit in each of several images (repeated field ``images``).
@@ -112,23 +121,37 @@ class DigitService:
             message = f"send 1 to {self.settings.max_batch_images} images in field 'images'"
             return self._refuse(ctx, 400, message)
         named = [(path, f"images[{i}]") for i, path in enumerate(images)]
-        return self._answer(named, ctx, _wants_preview(ctx, preview))  # type: ignore[return-value]
+        wanted = _wants_preview(ctx, preview)
+        answer = await self._off_loop(self._answer, named, ctx, wanted)
+        return answer  # type: ignore[return-value]  # a refusal is a Response, sent as it is
 
     @bentoml.api(route="/upload")
-    def upload(self, image01: Path, ctx: bentoml.Context) -> str:
+    async def upload(self, image01: Path, ctx: bentoml.Context) -> str:
         """The original project's API: ``curl -F image01=@digit.png .../upload`` -> ``7. success``.
 
         Failures answer a 4xx whose text body starts with ``failed``.
         """
-        answer = self._answer([(image01, "image01")], ctx, preview=False)
+        answer = await self._off_loop(self._answer, [(image01, "image01")], ctx, False)
         if isinstance(answer, Response):
             return answer  # type: ignore[return-value]
         return f"{answer[0].digit}. success\n"
 
     @bentoml.on_shutdown
     def close(self) -> None:
-        """Flush and close the store."""
+        """Finish the requests in progress, then flush and close the store."""
+        self.pool.shutdown(wait=True)
         self.store.close()
+
+    async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work(*args)`` in the worker's thread pool, keeping the event loop free.
+
+        Decoding, preprocessing, inference and recording are CPU-bound or blocking; at most
+        ``DIGITS_THREADS`` run at once per worker, the rest wait their turn. The caller's context
+        variables (tracing, BentoML's request context) go along.
+        """
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, work, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
 
     def readiness(self) -> dict[str, Any]:
         """What ``/readyz`` reports: ready once the model is loaded and the store takes writes."""
