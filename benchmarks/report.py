@@ -271,7 +271,7 @@ def markdown(results: dict[str, Any], chart_paths: list[Path], repo: Path) -> st
         "",
         table(results),
         "",
-        f"Ceiling breakdown (one process, one TF thread, CPU time): preprocessing "
+        f"Ceiling breakdown (one process, one inference thread, CPU time): preprocessing "
         f"{ceiling['preprocess_ms_per_image']} ms/image, inference "
         f"{ceiling['inference_ms_per_image_batched']} ms/image in batches of {ceiling['batch']}, "
         f"{ceiling['inference_ms_single']} ms for a batch of one; with the cores to itself the "

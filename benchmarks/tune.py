@@ -79,8 +79,9 @@ def table(rows: list[dict[str, Any]], concurrency: int) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
+        inference = row.get("inference_threads", row.get("tf_threads"))  # older sweeps: TF
         lines.append(
-            f"| {row['workers']} | {row['threads']} | {row['inference_threads']} | {row['rps']} "
+            f"| {row['workers']} | {row['threads']} | {inference} | {row['rps']} "
             f"| {row['p50_ms']} | {row['p99_ms']} | {row['errors']} "
             f"| {row['server_cpu_ms_per_request']} | {row['cores_server']} "
             f"| {row['cores_other']} | {row['server_peak_rss_mb']:.0f} |"
