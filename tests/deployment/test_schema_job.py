@@ -90,17 +90,22 @@ def job_env(tmp_path: Path, app_password: str = APP[1]) -> dict[str, str]:
     }
 
 
-def run_job(env: dict[str, str]) -> str:
-    """The job's one command, required to succeed; returns its log."""
-    result = subprocess.run(
+def bootstrap(env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The job's one command, as the pod runs it."""
+    return subprocess.run(
         [sys.executable, "-m", "storage.bootstrap"],
         env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
+
+
+def run_job(env: dict[str, str]) -> str:
+    """The job's command, required to succeed; returns its log."""
+    result = bootstrap(env)
     assert result.returncode == 0, f"storage.bootstrap failed:\n{result.stdout}\n{result.stderr}"
     return result.stderr
 
@@ -181,14 +186,6 @@ def test_the_job_fails_clearly_when_the_admin_password_is_wrong(
         "DIGITS_CASSANDRA_ADMIN_PASSWORD": "wrong",
         "DIGITS_CASSANDRA_BOOTSTRAP_WAIT_S": "1",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "storage.bootstrap"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = bootstrap(env, timeout=120)
     assert result.returncode == 1
     assert "neither digits_admin nor the default superuser may log in" in result.stderr
