@@ -29,6 +29,7 @@ from tests.deployment.compose_stack import (
     Phases,
     curl_form,
     docker_engine,
+    free_port,
     http_get,
     run,
     stream,
@@ -119,11 +120,20 @@ def build_and_start(stack: ComposeStack, phases: Phases) -> None:
 
 
 def check_image_alone_read_only(phases: Phases) -> None:
-    """The image by itself, read-only root and no mounts, turns healthy via its HEALTHCHECK."""
+    """The image by itself, read-only root and no mounts, turns healthy via its HEALTHCHECK.
+
+    Also prints the time from ``docker run`` to the first 200 on ``/readyz`` (published on a
+    free loopback port): the container's start-up, what scale-up waits for.
+    """
     name = f"digits-readonly-{int(time.time())}"
+    port = free_port()
     with phases.phase("image alone, read-only"):
-        run(["docker", "run", "-d", "--read-only", "--name", name, *ALONE_ARGS])
+        started = time.monotonic()
+        publish = ["-p", f"127.0.0.1:{port}:3000"]
+        run(["docker", "run", "-d", "--read-only", "--name", name, *publish, *ALONE_ARGS])
         try:
+            ready_after = wait_for_readyz(f"http://127.0.0.1:{port}/readyz", started)
+            print(f"[e2e] container start to /readyz 200: {ready_after:.1f} s", flush=True)
             deadline = time.monotonic() + 180
             status = "starting"
             while status == "starting" and time.monotonic() < deadline:
@@ -133,6 +143,18 @@ def check_image_alone_read_only(phases: Phases) -> None:
             assert run(["docker", "exec", name, "id", "-u"]).strip() == SERVICE_USER_UID
         finally:
             run(["docker", "rm", "-f", "-v", name])
+
+
+def wait_for_readyz(url: str, started: float, timeout: float = 180) -> float:
+    """Seconds from ``started`` until ``url`` answers 200 (polled every 0.2 s)."""
+    while time.monotonic() - started < timeout:
+        try:
+            if http_get(url, timeout=2)[0] == 200:
+                return time.monotonic() - started
+        except OSError:  # not listening yet, or reset while it starts
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not ready within {timeout:.0f} s")
 
 
 def check_answers(stack: ComposeStack, files: list[tuple[Path, int]], phases: Phases) -> list:
