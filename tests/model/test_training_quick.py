@@ -98,6 +98,19 @@ def test_stores_into_the_given_bentoml_home_only(quick_run: dict[str, Any]) -> N
     assert (quick_run["store"] / "models" / "mnist_cnn" / version / "model.keras").is_file()
 
 
+def test_stores_the_litert_file_the_service_runs_and_its_agreement(
+    quick_run: dict[str, Any],
+) -> None:
+    version = quick_run["tag"].split(":")[1]
+    assert (quick_run["store"] / "models" / "mnist_cnn" / version / "model.tflite").is_file()
+    assert quick_run["labels"]["runtime"] == "litert"
+    agreement = quick_run["metadata"]["litert_agreement"]
+    assert agreement["mnist_test"]["images"] == 10_000
+    assert agreement["realistic_validation"]["images"] > 0
+    assert agreement["overall"]["agreement"] >= 0.999
+    assert agreement["overall"]["max_probability_difference"] < 1e-3
+
+
 def test_metadata_has_every_field_and_says_quick(quick_run: dict[str, Any]) -> None:
     metadata = quick_run["metadata"]
     assert METADATA_FIELDS - metadata.keys() == set()
