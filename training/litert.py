@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serving.classifier import LITERT_FILE, Classifier
+from training.evaluate import predict_probabilities, to_model_input
 from training.store import MODEL_FILE
 
 if TYPE_CHECKING:
@@ -49,50 +50,31 @@ def export_litert(model: keras.Model, path: Path) -> Path:
     return path
 
 
-def keras_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """The Keras model's softmax [N, 10] for uint8 images [N, 28, 28], in batches."""
-    out = [
-        np.asarray(model(images[i : i + BATCH].astype(np.float32)[..., None] / 255.0))
-        for i in range(0, len(images), BATCH)
-    ]
-    return np.concatenate(out).astype(np.float64)
-
-
-def litert_probabilities(litert_dir: Path, images: np.ndarray) -> np.ndarray:
-    """The LiteRT file's softmax [N, 10] through the service's own classifier, in batches."""
-    classifier = Classifier(litert_dir, "litert-check")
-    return np.concatenate(
-        [classifier.predict(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
-    )
-
-
 def agreement(
     model: keras.Model, litert_dir: Path, image_sets: dict[str, np.ndarray]
 ) -> dict[str, Any]:
     """Per set and overall: images, share of equal digits, largest probability difference.
 
+    Keras runs as training scores the model (:func:`training.evaluate.predict_probabilities`),
+    LiteRT through the service's own classifier.
+
     Raises:
         RuntimesDisagreeError: Overall agreement is below :data:`MIN_AGREEMENT`.
     """
+    served_model = Classifier(litert_dir, "litert-check")
     report: dict[str, Any] = {}
     same = total = 0
     largest = 0.0
     for name, images in image_sets.items():
-        expected = keras_probabilities(model, images)
-        served = litert_probabilities(litert_dir, images)
+        expected = predict_probabilities(model, to_model_input(images), batch_size=BATCH)
+        served = np.concatenate(
+            [served_model.predict(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
+        )
         equal = int((expected.argmax(1) == served.argmax(1)).sum())
         difference = float(np.abs(expected - served).max())
-        report[name] = {
-            "images": len(images),
-            "agreement": round(equal / len(images), 6),
-            "max_probability_difference": float(f"{difference:.3g}"),
-        }
+        report[name] = _entry(len(images), equal, difference)
         same, total, largest = same + equal, total + len(images), max(largest, difference)
-    report["overall"] = {
-        "images": total,
-        "agreement": round(same / max(total, 1), 6),
-        "max_probability_difference": float(f"{largest:.3g}"),
-    }
+    report["overall"] = _entry(total, same, largest)
     log.info(
         "LiteRT vs Keras: same digit on %.3f%% of %d images, largest probability difference %.2g",
         100 * report["overall"]["agreement"],
@@ -102,6 +84,15 @@ def agreement(
     if report["overall"]["agreement"] < MIN_AGREEMENT:
         raise RuntimesDisagreeError(f"LiteRT and Keras agree on only {report['overall']}")
     return report
+
+
+def _entry(images: int, equal: int, difference: float) -> dict[str, Any]:
+    """One row of the agreement report."""
+    return {
+        "images": images,
+        "agreement": round(equal / max(images, 1), 6),
+        "max_probability_difference": float(f"{difference:.3g}"),
+    }
 
 
 def convert_and_check(
@@ -118,16 +109,12 @@ def check_images(settings: Any) -> dict[str, np.ndarray]:
     The same sets as a training run's (its default seed), from the render cache when present.
     """
     from training.data import load_mnist
-    from training.realistic import realistic_examples
-    from training.train import REALISTIC_VALIDATION, TrainConfig, split_validation
+    from training.train import TrainConfig, realistic_validation, split_validation
 
     data = load_mnist(settings)
     config = TrainConfig()
     split = split_validation(data, config, np.random.default_rng(config.seed))
-    # As training.train.realistic_sets renders the validation set.
-    val = realistic_examples(
-        split.x_val, split.y_val, REALISTIC_VALIDATION, config.seed + 1, "validation"
-    )
+    val = realistic_validation(split, config)
     return {"mnist_test": data.x_test, "realistic_validation": val.images}
 
 

@@ -118,10 +118,14 @@ def split_validation(data: MnistData, config: TrainConfig, rng: np.random.Genera
 def realistic_sets(split: Split, config: TrainConfig) -> tuple[RealisticSet, RealisticSet]:
     """Realistic renders of training digits (for training) and validation digits (for selection)."""
     n_train = QUICK_REALISTIC if config.quick else REALISTIC_TRAIN
-    n_val = QUICK_REALISTIC // 3 if config.quick else REALISTIC_VALIDATION
     train = realistic_examples(split.x_train, split.y_train, n_train, config.seed, "train")
-    val = realistic_examples(split.x_val, split.y_val, n_val, config.seed + 1, "validation")
-    return train, val
+    return train, realistic_validation(split, config)
+
+
+def realistic_validation(split: Split, config: TrainConfig) -> RealisticSet:
+    """Realistic renders of the validation digits (selection, calibration, the LiteRT check)."""
+    n_val = QUICK_REALISTIC // 3 if config.quick else REALISTIC_VALIDATION
+    return realistic_examples(split.x_val, split.y_val, n_val, config.seed + 1, "validation")
 
 
 def targets(labels: np.ndarray) -> np.ndarray:
