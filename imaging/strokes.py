@@ -131,8 +131,7 @@ def is_page_line(piece: Piece, shape: tuple[int, int]) -> bool:
     thickness = piece.area / max(length, 1.0)
     thin = thickness <= 0.02 * min(h, w) + 2
     slim = thickness <= 0.04 * min(h, w) + 2
-    top, left = piece.y == 0, piece.x == 0
-    bottom, right = piece.bottom >= h, piece.right >= w
+    top, left, bottom, right = frame_sides(piece, shape)
     borders = int(top) + int(left) + int(bottom) + int(right)
     along = ((top or bottom) and piece.w >= 0.5 * w) or ((left or right) and piece.h >= 0.5 * h)
     crossing = (top and bottom) or (left and right)
@@ -186,9 +185,14 @@ def frame_band(shape: tuple[int, int]) -> np.ndarray:
     return near
 
 
+def frame_sides(piece: Piece, shape: tuple[int, int]) -> tuple[bool, bool, bool, bool]:
+    """Whether the piece reaches the image's top, left, bottom and right borders."""
+    return piece.y == 0, piece.x == 0, piece.bottom >= shape[0], piece.right >= shape[1]
+
+
 def touches_frame(piece: Piece, shape: tuple[int, int]) -> bool:
     """True when the piece reaches the image's border."""
-    return piece.x == 0 or piece.y == 0 or piece.right >= shape[1] or piece.bottom >= shape[0]
+    return any(frame_sides(piece, shape))
 
 
 def page_rim(off_page: np.ndarray) -> np.ndarray:
