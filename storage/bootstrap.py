@@ -34,12 +34,7 @@ from cassandra.query import SimpleStatement
 from pydantic import SecretStr
 
 from settings import Settings, SettingsError, load_settings
-from storage.cassandra_config import (
-    CassandraTarget,
-    build_cluster,
-    parse_store_url,
-    replication_cql,
-)
+from storage.cassandra_config import CassandraTarget, build_cluster, parse_store_url
 from storage.cassandra_spec import parse_replication
 from storage.migrate import apply_schema, render_schema
 
@@ -167,26 +162,19 @@ def retire_default_superuser(session: Session) -> bool:
 
 def replicate_auth(session: Session, replication: str) -> bool:
     """Give ``system_auth`` the data's replication setting; True when that changed it."""
+    wanted = parse_replication(replication)
     row = session.execute(
         "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'"
     ).one()
-    if row is not None and as_stored(row.replication) == replication_map(replication):
+    if row is not None and unqualified(row.replication) == wanted.as_listed():
         log.info("system_auth already replicated as %s", replication)
         return False
-    session.execute(f"ALTER KEYSPACE system_auth WITH replication = {replication_cql(replication)}")
+    session.execute(f"ALTER KEYSPACE system_auth WITH replication = {wanted.cql()}")
     log.info("system_auth now replicated as %s", replication)
     return True
 
 
-def replication_map(setting: str) -> dict[str, str]:
-    """The replication setting as Cassandra lists it in ``system_schema.keyspaces``."""
-    parsed = parse_replication(setting)
-    if parsed.strategy == "SimpleStrategy":
-        return {"class": parsed.strategy, "replication_factor": str(parsed.factors[0][1])}
-    return {"class": parsed.strategy, **{dc: str(factor) for dc, factor in parsed.factors}}
-
-
-def as_stored(replication: dict[str, str]) -> dict[str, str]:
+def unqualified(replication: dict[str, str]) -> dict[str, str]:
     """A stored replication map with the strategy's class name unqualified."""
     return {
         key: value.rsplit(".", 1)[-1] if key == "class" else value

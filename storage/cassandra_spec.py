@@ -55,6 +55,12 @@ class Replication:
         entries = ", ".join(f"'{dc}': {factor}" for dc, factor in self.factors)
         return "{'class': 'NetworkTopologyStrategy', " + entries + "}"
 
+    def as_listed(self) -> dict[str, str]:
+        """The map as ``system_schema.keyspaces`` lists it (class name unqualified)."""
+        if self.strategy == "SimpleStrategy":
+            return {"class": self.strategy, "replication_factor": str(self.factors[0][1])}
+        return {"class": self.strategy, **{dc: str(factor) for dc, factor in self.factors}}
+
 
 def parse_store_url(url: str) -> CassandraTarget:
     """Parse ``cassandra://HOST[,HOST...][:PORT]/KEYSPACE``.

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from settings import Settings
 from storage import bootstrap as boot
+from storage.cassandra_spec import parse_replication
 
 
 class RecordingSession:
@@ -55,9 +56,9 @@ class Rows(list[Any]):
 def test_the_replication_setting_compares_with_what_cassandra_stores(
     setting: str, stored: dict[str, str]
 ) -> None:
-    assert boot.replication_map(setting) == stored
+    assert parse_replication(setting).as_listed() == stored
     qualified = stored | {"class": "org.apache.cassandra.locator." + stored["class"]}
-    assert boot.as_stored(qualified) == stored
+    assert boot.unqualified(qualified) == stored
 
 
 def test_system_auth_is_altered_only_when_its_replication_differs() -> None:
