@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Host-side wheelhouses, so that image builds need no network inside containers.
 #
-#   docker/wheelhouse.sh          var/wheelhouse: the runtime pins of pyproject.toml (+ uv, + deps)
+#   docker/wheelhouse.sh          var/wheelhouse: requirements/service.lock (+ uv)
 #   docker/wheelhouse.sh cqlsh    var/wheelhouse-cqlsh: cqlsh for the Cassandra stand-in image
 #   docker/wheelhouse.sh locust   var/wheelhouse-locust: Locust (pyproject's dev pin) for its stand-in
 #
@@ -17,12 +17,9 @@ CQLSH_VERSION="${CQLSH_VERSION:-6.2.2}"
 # uv goes into the python stand-in: the bento's Dockerfile skips `pip install uv` when it is there.
 UV_VERSION="${UV_VERSION:-0.13.9}"
 
+# The service's locked closure (what bentofile.yaml installs), and uv.
 runtime_requirements() {
-  "$PY" - "$ROOT/pyproject.toml" <<'PYEOF'
-import sys, tomllib
-pins = tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]
-print("\n".join(pins))
-PYEOF
+  grep -v '^#' "$ROOT/requirements/service.lock"
   echo "uv==$UV_VERSION"
 }
 
@@ -41,6 +38,8 @@ download() {
     log "wheelhouse up to date: ${dest#"$ROOT"/} ($(du -sh "$dest" | cut -f1))"
     return 0
   fi
+  # Start empty: wheels of earlier pins would otherwise pile up in the image built from it.
+  rm -rf "$dest"
   mkdir -p "$dest"
   printf '%s\n' "$reqs" >"$dest/requirements.txt"
   with_progress "pip download into ${dest#"$ROOT"/}" \

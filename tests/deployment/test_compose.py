@@ -3,7 +3,7 @@
 compose.yaml is valid Compose, its start-up order is sound (every `service_healthy` dependency has
 a healthcheck, the one-shot job is one-shot), secrets are required variables with no defaults,
 images come from variables, and the service is published on loopback only, hardened and bounded.
-bentofile.yaml installs exactly the runtime pins of pyproject.toml and bakes in no secret.
+bentofile.yaml installs the locked closure of pyproject.toml's runtime pins and bakes in no secret.
 """
 
 from __future__ import annotations
@@ -192,10 +192,32 @@ def bentofile() -> dict[str, Any]:
     return yaml.safe_load(BENTOFILE.read_text())
 
 
-def test_bentofile_installs_exactly_the_pyproject_runtime_pins() -> None:
-    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert bentofile()["python"]["packages"] == pins
-    assert bentofile()["python"]["lock_packages"] is False
+def locked() -> dict[str, str]:
+    """Name -> version of every package in requirements/service.lock."""
+    pins = {}
+    for line in (ROOT / "requirements" / "service.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", name.lower())] = version
+    return pins
+
+
+def test_bentofile_installs_the_locked_closure_of_the_runtime_pins() -> None:
+    python = bentofile()["python"]
+    assert python["requirements_txt"] == "requirements/service.lock"
+    assert python["lock_packages"] is False  # already locked: nothing floats at build time
+    assert "packages" not in python
+    lock = locked()
+    for pin in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        name, version = pin.split("==")
+        assert lock.get(re.sub(r"[-_.]+", "-", name.lower())) == version, pin
+
+
+def test_the_lock_pins_every_package_and_carries_no_training_stack() -> None:
+    lock = locked()
+    assert len(lock) > 20  # the indirect dependencies too
+    assert all(re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version) for version in lock.values())
+    assert not {"tensorflow", "tensorflow-cpu", "keras", "pytest"} & set(lock)
 
 
 def test_bentofile_serves_the_service_with_the_model_by_tag() -> None:
