@@ -6,7 +6,8 @@ Usage::
 
 Starts a fresh node in a temporary directory on 127.0.0.31 (a running development node is left
 alone), migrates a keyspace, records synthetic predictions from several threads through
-:class:`~storage.cassandra.CassandraStore`, measures the spool's fsynced append rate for
+:class:`~storage.cassandra.CassandraStore`, measures this process's CPU per record against
+the driver's own floor (its smallest prepared insert) and the spool's fsynced append rate for
 comparison, prints the numbers and stops the node.
 """
 
@@ -22,6 +23,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from settings import Settings
 from storage.cassandra import CassandraStore
@@ -54,14 +56,18 @@ def synthetic_record(number: int) -> PredictionRecord:
 
 
 def write_throughput(store: CassandraStore, records: int, threads: int) -> dict[str, float]:
-    """Record ``records`` predictions from ``threads`` threads; rate and latency percentiles."""
+    """Record ``records`` predictions from ``threads`` threads; rate and latency percentiles.
+
+    ``client_cpu_ms`` is this process's CPU time per record (the store's code, the driver and
+    its event-loop thread), the records themselves being built before the clock starts.
+    """
     latencies: list[float] = []
     lock = threading.Lock()
-    counter = iter(range(records))
+    prepared = [synthetic_record(number) for number in range(records)]
+    counter = iter(prepared)
 
     def worker() -> None:
-        for number in counter:
-            record = synthetic_record(number)
+        for record in counter:
             started = time.perf_counter()
             store.record(record)
             elapsed = time.perf_counter() - started
@@ -69,22 +75,48 @@ def write_throughput(store: CassandraStore, records: int, threads: int) -> dict[
                 latencies.append(elapsed)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     for thread in pool:
         thread.start()
     while any(thread.is_alive() for thread in pool):
         time.sleep(2)
         _print(f"written {len(latencies)}/{records}")
-    duration = time.perf_counter() - began
+    duration, cpu_s = time.perf_counter() - began, time.process_time() - cpu_began
     ordered = sorted(latencies)
     return {
         "records": records,
         "threads": threads,
         "seconds": round(duration, 2),
+        "client_cpu_ms": round(cpu_s * 1000 / records, 3),
         "records_per_s": round(records / duration, 1),
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
         "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 2),
         "spooled": store.spool.depth(),
+    }
+
+
+def driver_floor(store: CassandraStore, requests: int, in_flight: int = 8) -> dict[str, float]:
+    """What the driver alone costs: the smallest prepared insert, ``in_flight`` at a time.
+
+    The floor the store's CPU per record is compared with (one request per record either way).
+    """
+    session = store._session_or_raise()
+    statement = store._statement("insert_by_digit")
+    day = utc_now().date()
+    rows = [[day, number % 10, uuid.uuid4()] for number in range(requests)]
+    pending: list[Any] = []
+    began, cpu_began = time.perf_counter(), time.process_time()
+    for row in rows:
+        pending.append(session.execute_async(statement, row))
+        if len(pending) >= in_flight:
+            pending.pop(0).result()
+    for future in pending:
+        future.result()
+    duration, cpu_s = time.perf_counter() - began, time.process_time() - cpu_began
+    return {
+        "requests": requests,
+        "requests_per_s": round(requests / duration, 1),
+        "client_cpu_ms": round(cpu_s * 1000 / requests, 3),
     }
 
 
@@ -105,6 +137,7 @@ class BenchResult:
 
     node_startup_s: float
     store_writes: dict[str, float]
+    driver_floor: dict[str, float]
     spool_appends: dict[str, float]
 
 
@@ -128,12 +161,14 @@ def run(records: int, threads: int, workdir: Path) -> BenchResult:
                 store.record(synthetic_record(number))
             _print(f"writing {records} records from {threads} threads")
             writes = write_throughput(store, records, threads)
+            _print(f"the driver alone: {records} small inserts")
+            floor = driver_floor(store, records)
         finally:
             store.close()
     finally:
         cluster.stop()
     spool = spool_throughput(workdir / "spool-bench", min(records, 2000))
-    return BenchResult(round(startup_s, 1), writes, spool)
+    return BenchResult(round(startup_s, 1), writes, floor, spool)
 
 
 def _print(message: str) -> None:
@@ -154,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     _print(
         f"store writes: {writes['records_per_s']} records/s (p50 {writes['p50_ms']} ms, "
         f"p95 {writes['p95_ms']} ms, {writes['threads']:.0f} threads)"
+    )
+    floor = results.driver_floor
+    _print(
+        f"client CPU per record: {writes['client_cpu_ms']} ms through the store, "
+        f"{floor['client_cpu_ms']} ms for the driver's smallest insert "
+        f"({writes['client_cpu_ms'] / max(floor['client_cpu_ms'], 1e-9):.2f}x)"
     )
     _print(f"spool appends (fsync each): {results.spool_appends['records_per_s']} records/s")
     if args.json:
