@@ -455,7 +455,9 @@ def stage_steps(sample: Sample, max_pixels: int) -> list[tuple[str, Callable[[An
     """``mnist-norm-2`` as named stages, each taking the previous stage's output."""
 
     def decode(_: object) -> Image.Image:
-        return decode_image(sample.data, max_pixels, sample.content_type, DRAFT_SIDE).image
+        return decode_image(
+            sample.data, max_pixels, sample.content_type, DRAFT_SIDE, luma=True
+        ).image
 
     return [
         ("decode", decode),

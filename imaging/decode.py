@@ -54,6 +54,7 @@ def decode_image(
     declared_type: str | None = None,
     draft_side: int | None = None,
     max_decoded_pixels: int | None = None,
+    luma: bool = False,
 ) -> DecodedImage:
     """Decode untrusted bytes into a loaded, upright image.
 
@@ -66,6 +67,8 @@ def decode_image(
             decode and of its memory. Other formats decode at full size.
         max_decoded_pixels: Largest width x height actually decoded (after the reduced-size
             JPEG decode): what bounds the memory and time one image costs.
+        luma: Decode a colour JPEG to its luma channel only (mode ``L``), skipping chroma
+            upsampling and the colour conversion, for callers that only use gray levels.
 
     Raises:
         ImageRejected: 400 empty, undecodable, truncated or multi-frame; 413 too many pixels;
@@ -90,8 +93,8 @@ def decode_image(
         raise ImageRejected(
             415, f"unsupported colour mode {image.mode}; send RGB, RGBA or grayscale"
         )
-    if draft_side is not None and fmt == "JPEG":
-        _draft(image, draft_side)
+    if fmt == "JPEG":
+        _draft(image, draft_side, luma)
     _check_decoded(image, max_decoded_pixels)
     _load(image)
     shown = upright(image)
@@ -109,8 +112,8 @@ def decoded_pixels(data: bytes, draft_side: int | None) -> int:
         return 0
     if image.format not in ALLOWED_FORMATS:  # a TIFF: refused (415) before any budget applies
         return 0
-    if draft_side is not None and image.format == "JPEG":
-        _draft(image, draft_side)
+    if image.format == "JPEG":
+        _draft(image, draft_side, luma=False)
     return image.width * image.height
 
 
@@ -154,13 +157,19 @@ def _open(data: bytes, declared_type: str | None) -> Image.Image:
         raise ImageRejected(400, f"corrupt image: {exc}") from exc
 
 
-def _draft(image: Image.Image, side: int) -> None:
-    """Ask the JPEG decoder for a reduced-size decode (Pillow picks the scale)."""
+def _draft(image: Image.Image, side: int | None, luma: bool) -> None:
+    """Ask the JPEG decoder for a reduced-size and/or luma-only decode (Pillow picks the scale).
+
+    Pillow honours only the first ``draft`` call on an image, so both requests go in one.
+    """
     width, height = image.size
-    scale = side / max(width, height)
-    if scale <= 0.5:
-        mode = "L" if image.mode == "L" else "RGB"
-        image.draft(mode, (math.ceil(width * scale), math.ceil(height * scale)))
+    size = None
+    if side is not None and side / max(width, height) <= 0.5:
+        scale = side / max(width, height)
+        size = (math.ceil(width * scale), math.ceil(height * scale))
+    if size is None and not luma:
+        return
+    image.draft("L" if luma or image.mode == "L" else "RGB", size)
 
 
 def _load(image: Image.Image) -> None:

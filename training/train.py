@@ -202,8 +202,14 @@ def fit(
         len(x_val),
         _load_average(),
     )
+    # The first half of the cosine schedule runs at a high learning rate, where the validation
+    # loss jumps about: stopping there ended a run at epoch 9 of 16 with its best validation
+    # loss 0.053, against 0.043 for a run through all 16 epochs.
     stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=EARLY_STOP_PATIENCE, restore_best_weights=True
+        monitor="val_loss",
+        patience=EARLY_STOP_PATIENCE,
+        restore_best_weights=True,
+        start_from_epoch=config.epochs // 2,
     )
     started = time.monotonic()
     history = trainer.fit(

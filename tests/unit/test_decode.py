@@ -103,3 +103,24 @@ def test_a_large_jpeg_is_judged_by_its_reduced_decode() -> None:
 def test_decoded_pixels_reads_only_the_header_and_is_zero_for_garbage() -> None:
     assert decoded_pixels(hostile.encode(Image.new("L", (300, 200)), "PNG"), 448) == 60_000
     assert decoded_pixels(b"not an image", 448) == 0
+
+
+def test_a_colour_jpeg_can_be_decoded_to_luma_alone() -> None:
+    rng = np.random.default_rng(3)
+    colours = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    photo = hostile.encode(Image.fromarray(colours).resize((800, 600)), "JPEG")
+    full = decode_image(photo, LIMIT)
+    gray = decode_image(photo, LIMIT, luma=True)
+    assert (full.image.mode, gray.image.mode) == ("RGB", "L")
+    difference = np.abs(
+        np.asarray(full.image.convert("L"), np.int16) - np.asarray(gray.image, np.int16)
+    )
+    assert gray.image.size == full.image.size
+    assert float(np.percentile(difference, 99)) <= 2
+
+
+def test_luma_and_reduced_size_decoding_combine() -> None:
+    photo = hostile.encode(Image.new("RGB", (4032, 3024), (200, 120, 40)), "JPEG")
+    decoded = decode_image(photo, LIMIT, draft_side=448, luma=True)
+    assert (decoded.image.mode, decoded.width, decoded.height) == ("L", 504, 378)
+    assert abs(int(np.asarray(decoded.image)[100, 100]) - 135) <= 2  # 0.299R + 0.587G + 0.114B

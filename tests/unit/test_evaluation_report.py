@@ -138,7 +138,7 @@ def fake_report() -> dict:
 def test_markdown_table_rows_and_marks() -> None:
     lines = markdown_table(fake_report()).splitlines()
     assert lines[0] == (
-        "| condition | naive | mnist-norm-1 | mnist-norm-2.2 | sure precision (v2) "
+        "| condition | naive | mnist-norm-1 | mnist-norm-2.3 | sure precision (v2) "
         "| server p50 ms (v2) | client p50 ms (v2) |"
     )
     assert lines[1].startswith("| --- |")
@@ -162,7 +162,7 @@ def test_stage_table() -> None:
     lines = stage_table(report).splitlines()
     assert lines[0] == "| stage | clean | phone_12mp |"
     assert lines[2] == "| decode | 0.25 | 40.00 |"
-    assert lines[3] == "| **full: decode_image + mnist-norm-2.2** | 3.00 | – |"
+    assert lines[3] == "| **full: decode_image + mnist-norm-2.3** | 3.00 | – |"
     assert stage_table({}) == ""
 
 

@@ -43,7 +43,7 @@ def _similar(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_the_service_applies_version_2_and_keeps_version_1() -> None:
-    assert PREPROCESSING_VERSION == V2 == "mnist-norm-2.2"
+    assert PREPROCESSING_VERSION == V2 == "mnist-norm-2.3"
     assert set(PIPELINES) == {V1, V2}
     image = draw_digit(7)
     assert preprocess(image, V1).pixels.shape == preprocess(image).pixels.shape
