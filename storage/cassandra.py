@@ -39,6 +39,11 @@ from storage.spool import Replayer, Spool
 log = logging.getLogger("storage.cassandra")
 _MAX_CONNECT_BACKOFF_S = 10.0
 _SPOOL_LOG_INTERVAL_S = 5.0
+# With every node down this long, the driver is rebuilt: it only knows the nodes' old addresses,
+# and a node that comes back elsewhere (a Kubernetes pod recreated with a new IP) is found again
+# only by resolving the contact points anew.
+_RECONNECT_AFTER_S = 20.0
+_WATCH_INTERVAL_S = 2.0
 
 
 class CassandraStore(PredictionStore):
@@ -513,11 +518,43 @@ class CassandraStore(PredictionStore):
         return sum(1 for host in cluster.metadata.all_hosts() if host.is_up)
 
     def _connect_loop(self) -> None:
-        """Connect in the background, retrying with backoff until connected or closing.
+        """Until closing: connect (with backoff), then watch that some node stays up."""
+        while not self._closing.is_set():
+            self._connect_with_backoff()
+            self._watch_hosts()
+
+    def _watch_hosts(self) -> None:
+        """Return when closing, or once no node was up for _RECONNECT_AFTER_S (driver dropped)."""
+        down_since: float | None = None
+        while not self._closing.wait(_WATCH_INTERVAL_S):
+            if self._hosts_up() > 0:
+                down_since = None
+                continue
+            now = time.monotonic()
+            down_since = now if down_since is None else down_since
+            if now - down_since >= _RECONNECT_AFTER_S:
+                log.warning(
+                    "no Cassandra node up for %.0f s: reconnecting to %s (names resolved anew); "
+                    "spooling meanwhile",
+                    now - down_since,
+                    ",".join(self.target.hosts),
+                )
+                self._disconnect()
+                return
+
+    def _disconnect(self) -> None:
+        """Drop the driver; writes spool until the next connection."""
+        self._connected.clear()
+        cluster, self._cluster, self._session = self._cluster, None, None
+        if cluster is not None:
+            cluster.shutdown()
+
+    def _connect_with_backoff(self) -> None:
+        """Connect, retrying with backoff until connected or closing.
 
         Every failure is retried, whatever it is: host names that do not resolve yet (a
         Kubernetes pod started before its database's DNS record exists), refused connections,
-        authentication, a keyspace not created yet. The thread only ends connected or closed.
+        authentication, a keyspace not created yet. Returns connected, or when closing.
         """
         delay = 0.5
         attempt = 0
