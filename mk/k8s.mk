@@ -37,3 +37,23 @@ k8s-test: k8s-tools cassandra-install ## The Kubernetes tests (manifests; schema
 	$(PY) -m pytest -q tests/deployment/test_k8s.py tests/deployment/test_k8s_schema_job.py
 
 TEST_PREREQS += k8s-tools
+
+# The project's own single-node Kubernetes (k8s/local/, k8s/README.md "A real cluster on this machine").
+.PHONY: k8s-build k8s-up k8s-down k8s-status k8s-e2e
+
+k8s-build: ## Build the local cluster's components once (cached in ~/.cache/digits-k8s; cold ~20 min)
+	k8s/local/build.sh
+
+k8s-up: k8s-build k8s-secrets ## Start the local single-node cluster (private namespaces; k8s/local/)
+	k8s/local/cluster.sh up
+
+k8s-down: ## Stop the local cluster and delete its state
+	k8s/local/cluster.sh down
+
+k8s-status: ## What the local cluster runs
+	k8s/local/cluster.sh status
+
+k8s-e2e: images k8s-build k8s-secrets ## The manifests on the local cluster: apply, uploads, rows, drills
+	$(PY) -m pytest -m k8s -v -s tests/deployment/test_k8s_cluster.py
+
+TEST_PREREQS += k8s-build

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from tests.deployment.compose_stack import (
     ComposeStack,
@@ -34,6 +33,7 @@ from tests.deployment.compose_stack import (
     run,
     stream,
 )
+from tests.support.digits import mnist_test_digits, write_pngs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -44,25 +44,6 @@ IMAGE_SIZE = ["docker", "image", "inspect", "--format", "{{.Size}}", "digits-ser
 ALONE_ARGS = ["-e", "DIGITS_STORE_URL=none://", "digits-service:latest"]
 HEALTH = "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}"
 UPLOAD_ANSWER = re.compile(r"^(\d)\. success\n?$")
-
-
-def mnist_test_digits(count: int) -> list[tuple[np.ndarray, int]]:
-    """The first ``count`` MNIST test images (28x28 uint8) with their labels."""
-    from settings import load_settings
-    from training.data import load_mnist
-
-    data = load_mnist(load_settings())
-    return [(data.x_test[i], int(data.y_test[i])) for i in range(count)]
-
-
-def write_pngs(digits: list[tuple[np.ndarray, int]], directory: Path) -> list[tuple[Path, int]]:
-    """Save each digit as a grayscale PNG, as a user would upload it."""
-    files = []
-    for index, (pixels, label) in enumerate(digits):
-        path = directory / f"mnist-test-{index:02d}-label{label}.png"
-        Image.fromarray(pixels, "L").save(path)
-        files.append((path, label))
-    return files
 
 
 def upload_all(stack: ComposeStack, files: list[tuple[Path, int]]) -> tuple[list, list]:

@@ -1,0 +1,3 @@
+module digits.local/pause
+
+go 1.26
