@@ -31,14 +31,18 @@ from typing import Any, TypeVar
 
 import bentoml
 import numpy as np
-from starlette.responses import Response
 
 from imaging.decode import ImageRejected, decoded_pixels
 from imaging.pipeline import DRAFT_SIDE
 from serving import idempotency, metrics
 from serving.access import Access
-from serving.errors import ErrorShapeMiddleware, error_response
-from serving.guards import DECLARED, MultipartOnlyMiddleware, install_strict_multipart
+from serving.errors import (
+    ErrorShapeMiddleware,
+    Refused,
+    answers_refusals,
+    install_client_error_filter,
+)
+from serving.guards import FilePart, MultipartOnlyMiddleware, declared, install_strict_multipart
 from serving.health import ReadinessMiddleware
 from serving.history import build_app
 from serving.limits import BodyLimitMiddleware
@@ -53,6 +57,7 @@ T = TypeVar("T")
 SETTINGS = load_settings()
 log = logging.getLogger("digits.service")
 install_strict_multipart()
+install_client_error_filter()
 
 
 @bentoml.asgi_app(build_app(), path="/")
@@ -96,6 +101,7 @@ class DigitService:
         )
 
     @bentoml.api(route="/predict")
+    @answers_refusals
     async def predict(self, image: Path, ctx: bentoml.Context, preview: bool = False) -> Prediction:
         """Recognise the digit in one image (PNG, JPEG, GIF, BMP or WebP).
 
@@ -104,11 +110,11 @@ class DigitService:
         503 recording unavailable.
         """
         wanted = _wants_preview(ctx, preview)
-        answer = await self._off_loop(self._answer, [(image, "image")], ctx, wanted)
-        # A refusal is a Response, which BentoML sends as it is.
-        return answer if isinstance(answer, Response) else answer[0]  # type: ignore[return-value]
+        answer = await self._off_loop(self._answer, [(image, FilePart("image"))], ctx, wanted)
+        return answer[0]
 
     @bentoml.api(route="/predict_batch")
+    @answers_refusals
     async def predict_batch(
         self, images: list[Path], ctx: bentoml.Context, preview: bool = False
     ) -> list[Prediction]:
@@ -119,21 +125,19 @@ class DigitService:
         """
         if not images or len(images) > self.settings.max_batch_images:
             message = f"send 1 to {self.settings.max_batch_images} images in field 'images'"
-            return self._refuse(ctx, 400, message)
-        named = [(path, f"images[{i}]") for i, path in enumerate(images)]
+            raise Refused(400, message)
+        named = [(path, FilePart("images", i)) for i, path in enumerate(images)]
         wanted = _wants_preview(ctx, preview)
-        answer = await self._off_loop(self._answer, named, ctx, wanted)
-        return answer  # type: ignore[return-value]  # a refusal is a Response, sent as it is
+        return await self._off_loop(self._answer, named, ctx, wanted)
 
     @bentoml.api(route="/upload")
+    @answers_refusals
     async def upload(self, image01: Path, ctx: bentoml.Context) -> str:
         """The original project's API: ``curl -F image01=@digit.png .../upload`` -> ``7. success``.
 
         Failures answer a 4xx whose text body starts with ``failed``.
         """
-        answer = await self._off_loop(self._answer, [(image01, "image01")], ctx, False)
-        if isinstance(answer, Response):
-            return answer  # type: ignore[return-value]
+        answer = await self._off_loop(self._answer, [(image01, FilePart("image01"))], ctx, False)
         return f"{answer[0].digit}. success\n"
 
     @bentoml.on_shutdown
@@ -159,36 +163,36 @@ class DigitService:
         return {"ready": bool(store.get("ok")), "model": self.classifier.tag, "storage": store}
 
     def _answer(
-        self, files: list[tuple[Path, str]], ctx: bentoml.Context, preview: bool
-    ) -> list[Prediction] | Response:
+        self, files: list[tuple[Path, FilePart]], ctx: bentoml.Context, preview: bool
+    ) -> list[Prediction]:
+        """The predictions for the uploaded files, each recorded before it is answered.
+
+        Raises:
+            Refused: the request, or one of its images, cannot be answered (4xx/503).
+        """
         started = time.perf_counter()
         route = ctx.request.url.path
-        try:
-            key = idempotency.parse_key(ctx.request.headers.get(idempotency.HEADER))
-            with self.in_flight.hold(route, key):
-                return self._answer_once(files, ctx, preview, started, key)
-        except idempotency.KeyRefused as refused:
-            return self._refuse(ctx, refused.status, refused.message)
+        key = idempotency.parse_key(ctx.request.headers.get(idempotency.HEADER))
+        with self.in_flight.hold(route, key):
+            return self._answer_once(files, ctx, preview, started, key)
 
     def _answer_once(
         self,
-        files: list[tuple[Path, str]],
+        files: list[tuple[Path, FilePart]],
         ctx: bentoml.Context,
         preview: bool,
         started: float,
         key: str | None,
-    ) -> list[Prediction] | Response:
-        try:
-            uploads = self._read_uploads(files, ctx)
-            ids = [uuid.uuid4() for _ in uploads]
-            if key is not None:
-                ids = idempotency.keyed_ids(key, ctx.request.url.path, len(uploads))
-                replayed = self._recorded_answer(ids, uploads, ctx, preview)
-                if replayed is not None:
-                    return replayed
-            prepared = self._prepare_all(uploads, [field for _, field in files])
-        except ImageRejected as exc:
-            return self._refuse(ctx, exc.status, exc.message)
+    ) -> list[Prediction]:
+        uploads = self._read_uploads(files, ctx)
+        ids = [uuid.uuid4() for _ in uploads]
+        if key is not None:
+            ids = idempotency.keyed_ids(key, ctx.request.url.path, len(uploads))
+            replayed = self._recorded_answer(ids, uploads, preview)
+            if replayed is not None:
+                ctx.response.headers[idempotency.REPLAYED_HEADER] = "true"
+                return replayed
+        prepared = self._prepare_all(uploads, [part for _, part in files])
         decoded_at = time.perf_counter()
         probabilities = self.classifier.predict(np.stack([p.pixels for p in prepared]))
         predicted_at = time.perf_counter()
@@ -199,77 +203,83 @@ class DigitService:
         ]
         if predicted_at - started > self.settings.request_deadline_s:
             log.error("refusing request: %.1f s is past the deadline", predicted_at - started)
-            return self._refuse(ctx, 503, "the request took too long; nothing was recorded")
+            raise Refused(503, "the request took too long; nothing was recorded")
         try:
             self.store.record_many(records)
         except StoreError as exc:
             log.error("refusing request: prediction could not be recorded: %s", exc)
-            return self._refuse(
-                ctx, 503, "recording is unavailable; nothing was recorded, retry later"
-            )
+            message = "recording is unavailable; nothing was recorded, retry later"
+            raise Refused(503, message) from exc
         ctx.response.headers["Server-Timing"] = server_timing(
             started, decoded_at, predicted_at, time.perf_counter()
         )
         return [self._prediction_of(r, preview) for r in records]
 
-    def _read_uploads(self, files: list[tuple[Path, str]], ctx: bentoml.Context) -> list[Upload]:
+    def _read_uploads(
+        self, files: list[tuple[Path, FilePart]], ctx: bentoml.Context
+    ) -> list[Upload]:
         """The uploaded files with what the client declared about them.
 
         Raises:
-            ImageRejected: a file over the size limit (413), naming it in a batch.
+            Refused: a file over the size limit (413), naming it in a batch.
         """
         uploads = []
-        for path, field in files:
+        for path, part in files:
+            filename, content_type = declared(ctx.request.state, part)
             try:
-                uploads.append(_upload_of(path, ctx, field, self.settings.max_upload_bytes))
+                uploads.append(
+                    read_upload(path, filename, content_type, self.settings.max_upload_bytes)
+                )
             except ImageRejected as exc:
-                if len(files) > 1:  # name the culprit of a batch
-                    raise ImageRejected(exc.status, f"{field}: {exc.message}") from exc
-                raise
+                raise _refusal_of(exc, part) from exc
         return uploads
 
-    def _prepare_all(self, uploads: list[Upload], fields: list[str]) -> list[PreparedImage]:
+    def _prepare_all(self, uploads: list[Upload], parts: list[FilePart]) -> list[PreparedImage]:
         """Decode and preprocess every upload, within the request's pixel budget.
 
         At most ``DIGITS_MAX_CONCURRENT_DECODES`` uploads are decoded at once per worker.
 
         Raises:
-            ImageRejected: over the budget (413), or an upload refused (naming it in a batch).
+            Refused: over the budget (413), or an upload refused (naming it in a batch).
         """
-        budget = sum(decoded_pixels(upload.data, DRAFT_SIDE) for upload in uploads)
+        try:
+            budget = sum(decoded_pixels(upload.data, DRAFT_SIDE) for upload in uploads)
+        except ImageRejected as exc:
+            raise Refused(exc.status, exc.message) from exc
         if budget > self.settings.max_request_pixels:
-            raise ImageRejected(
+            raise Refused(
                 413,
                 f"the images hold {budget} pixels to decode, more than one request may "
                 f"({self.settings.max_request_pixels}); send fewer or smaller images",
             )
         prepared = []
-        for upload, field in zip(uploads, fields, strict=True):
+        for upload, part in zip(uploads, parts, strict=True):
             try:
                 with self.decode_slots:
                     prepared.append(self._prepare(upload))
             except ImageRejected as exc:
-                if len(uploads) > 1:  # name the culprit of a batch
-                    raise ImageRejected(exc.status, f"{field}: {exc.message}") from exc
-                raise
+                raise _refusal_of(exc, part) from exc
         return prepared
 
     def _prepare(self, upload: Upload) -> PreparedImage:
         return prepare(upload, self.settings.max_image_pixels, self.settings.max_decoded_pixels)
 
     def _recorded_answer(
-        self, ids: list[uuid.UUID], uploads: list[Upload], ctx: bentoml.Context, preview: bool
-    ) -> list[Prediction] | Response | None:
-        """The answer recorded for a keyed request's first attempt, or None if it is new."""
+        self, ids: list[uuid.UUID], uploads: list[Upload], preview: bool
+    ) -> list[Prediction] | None:
+        """The answer recorded for a keyed request's first attempt, or None if it is new.
+
+        Raises:
+            Refused: the store cannot be read (503), or the key does not fit (409/422).
+        """
         try:
             found = [self.store.get(record_id) for record_id in ids]
         except StoreError as exc:
             log.error("cannot check an Idempotency-Key: %s", exc)
-            return self._refuse(ctx, 503, "cannot check the Idempotency-Key now; retry later")
+            raise Refused(503, "cannot check the Idempotency-Key now; retry later") from exc
         records = idempotency.match(found, [upload.sha256 for upload in uploads])
         if records is None:
             return None
-        ctx.response.headers[idempotency.REPLAYED_HEADER] = "true"
         return [self._prediction_of(r, preview, count=False) for r in records]
 
     def _record_of(
@@ -312,10 +322,11 @@ class DigitService:
             feedback_token=self.access.feedback_token(record.id),
         )
 
-    def _refuse(self, ctx: bentoml.Context, status: int, message: str) -> Any:
-        metrics.REJECTED.labels(status=str(status)).inc()
-        ctx.response.status_code = status
-        return error_response(status, message, ctx.request.url.path)
+
+def _refusal_of(rejected: ImageRejected, part: FilePart) -> Refused:
+    """The refusal of one file, naming it when it is one of a batch's."""
+    where = f"{part}: " if part.index is not None else ""
+    return Refused(rejected.status, f"{where}{rejected.message}")
 
 
 def server_timing(started: float, decoded: float, predicted: float, recorded: float) -> str:
@@ -336,20 +347,6 @@ def server_timing(started: float, decoded: float, predicted: float, recorded: fl
 def _wants_preview(ctx: bentoml.Context, field_value: bool) -> bool:
     query = ctx.request.query_params.get("preview", "")
     return field_value or query.lower() in ("1", "true", "yes")
-
-
-def _upload_of(path: Path, ctx: bentoml.Context, field: str, limit: int) -> Upload:
-    """The upload behind a spooled file, with the filename and type the client declared."""
-    filename, content_type = _declared(ctx, field)
-    return read_upload(path, filename, content_type, limit)
-
-
-def _declared(ctx: bentoml.Context, field: str) -> tuple[str | None, str | None]:
-    """Filename and content type the client declared (kept by serving.guards)."""
-    name, _, index = field.partition("[")
-    parts = getattr(ctx.request.state, DECLARED, {}).get(name, [])
-    position = int(index.rstrip("]") or 0)
-    return parts[position] if position < len(parts) else (None, None)
 
 
 def openapi_document() -> dict[str, Any]:

@@ -8,16 +8,114 @@ validation errors and its 4xx exceptions, whose body is a JSON array in 1.4).
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar, cast
 
+import bentoml
+from bentoml.exceptions import BentoMLException
+from pydantic import ValidationError
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving import metrics
+
+P = ParamSpec("P")
+R = TypeVar("R")
+log = logging.getLogger("digits.refused")
 
 #: Routes of the original student API, whose clients read a plain-text body.
 LEGACY_PATHS = frozenset({"/upload"})
 MAX_ERROR_BODY = 64 * 1024
 #: Headers of an error response that survive its reshaping (``Connection: close`` of a 413).
 KEPT_HEADERS = ("connection", "allow", "retry-after", "www-authenticate")
+
+
+class Refused(Exception):  # noqa: N818 - reads better at call sites than ...Error
+    """A request the service refuses: answer ``status`` with ``message``, meant for the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def answers_refusals(endpoint: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Wrap a BentoML endpoint so that a :class:`Refused` it raises becomes its error response.
+
+    This is the one place a refusal turns into an answer: counted in
+    ``digits_rejected_total``, logged as one line (INFO for a client's mistake, WARNING for a
+    5xx, whose cause was logged where it happened), shaped by :func:`error_response`. BentoML
+    sends a ``Response`` returned by an endpoint as it is, whatever the endpoint's declared
+    type; the cast below says so once instead of at every endpoint.
+    """
+
+    @functools.wraps(endpoint)
+    async def answering(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await endpoint(*args, **kwargs)
+        except Refused as refused:
+            ctx = next(a for a in (*args, *kwargs.values()) if isinstance(a, bentoml.Context))
+            ctx.response.status_code = refused.status  # BentoML sets it on whatever is returned
+            return cast(R, refusal_response(refused, ctx.request.method, ctx.request.url.path))
+
+    return answering
+
+
+def refusal_response(refused: Refused, method: str, path: str) -> Response:
+    """Count, log and shape one refusal."""
+    metrics.REJECTED.labels(status=str(refused.status)).inc()
+    level = logging.INFO if refused.status < 500 else logging.WARNING
+    log.log(level, "refused %s %s with %d: %s", method, path, refused.status, refused.message)
+    return error_response(refused.status, refused.message, path)
+
+
+class ClientErrorsAsOneLine(logging.Filter):
+    """Turn BentoML's ERROR-with-traceback for a client's mistake into one WARNING line.
+
+    BentoML logs ``Exception on /predict [POST]`` with a traceback for every request that fails
+    its input validation (a wrong field name, a missing file) before answering 400; operators
+    alert on ERROR lines, and a client's mistake is not the server's fault. Validation errors and
+    BentoML's own 4xx exceptions become ``WARNING ... client error: <what was wrong>``; anything
+    else keeps its ERROR and traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place when it is a client error; never drop it."""
+        error = record.exc_info[1] if record.exc_info else None
+        if _is_client_error(error):
+            record.msg = f"{record.getMessage()}: client error: {_summary(error)}"
+            record.args = ()
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _is_client_error(error: BaseException | None) -> bool:
+    if isinstance(error, ValidationError):
+        return True
+    return isinstance(error, BentoMLException) and error.error_code.value < 500
+
+
+def _summary(error: BaseException | None) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors(include_context=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return f"{error.error_count()} validation error(s), first: {where} {first['msg']}".strip()
+    return str(error)
+
+
+#: The logger BentoML reports failed requests on (``log_exception`` in its HTTP app).
+BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
+
+
+def install_client_error_filter() -> None:
+    """Attach :class:`ClientErrorsAsOneLine` to BentoML's request logger (once per process)."""
+    logger = logging.getLogger(BENTOML_REQUEST_LOGGER)
+    if not any(isinstance(f, ClientErrorsAsOneLine) for f in logger.filters):
+        logger.addFilter(ClientErrorsAsOneLine())
 
 
 def error_response(status: int, message: str, path: str = "") -> Response:

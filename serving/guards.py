@@ -13,6 +13,7 @@ kept (cut to :data:`MAX_DECLARED_FILENAME` bytes) and hidden from BentoML.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, get_args
 
 from bentoml.exceptions import InvalidArgument
@@ -28,6 +29,25 @@ from serving.errors import error_response
 DECLARED = "uploads"
 #: Longest declared filename kept, in UTF-8 bytes (a common file-system limit).
 MAX_DECLARED_FILENAME = 255
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """One file part of a request: its form field and, in a repeated field, its position."""
+
+    field: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        """How messages name it: ``image``, or ``images[3]`` in a batch."""
+        return self.field if self.index is None else f"{self.field}[{self.index}]"
+
+
+def declared(state: object, part: FilePart) -> tuple[str | None, str | None]:
+    """Filename and content type the client declared for ``part`` (kept by the parser)."""
+    parts = getattr(state, DECLARED, {}).get(part.field, [])
+    position = part.index or 0
+    return parts[position] if position < len(parts) else (None, None)
 
 
 def install_strict_multipart() -> None:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from serving.errors import Refused
 from storage.records import PredictionRecord
 
 HEADER = "idempotency-key"
@@ -31,13 +32,8 @@ KEY_PATTERN = "^[ -~]+$"
 _KEY = re.compile(KEY_PATTERN)
 
 
-class KeyRefused(Exception):  # noqa: N818 - carries the client error to answer
+class KeyRefused(Refused):
     """The key cannot be honoured: answer ``status`` with ``message``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def parse_key(raw: str | None) -> str | None:
