@@ -6,25 +6,31 @@ import base64
 import io
 import uuid
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.records import DayStats, PredictionRecord
+from storage.records import RECORD_COLUMNS, RECORD_FIELDS, DayStats, PredictionRecord
+
+
+def recorded(name: str, default: Any = ..., doc: str | None = None) -> Any:
+    """A pydantic field for the record's field ``name``, described as the record describes it."""
+    return Field(default, description=doc or RECORD_COLUMNS[name].doc)
 
 
 class Prediction(BaseModel):
     """The answer to one image."""
 
-    id: uuid.UUID = Field(description="Id of the recorded prediction.")
-    digit: int = Field(ge=0, le=9, description="The most likely digit.")
-    confidence: float = Field(ge=0, le=1, description="Probability of that digit.")
+    id: uuid.UUID = recorded("id")
+    digit: int = Field(ge=0, le=9, description=RECORD_COLUMNS["digit"].doc)
+    confidence: float = Field(ge=0, le=1, description=RECORD_COLUMNS["confidence"].doc)
     sure: bool = Field(description="Whether confidence reaches the service's threshold.")
-    probabilities: list[float] = Field(description="Probability of each digit 0-9.")
-    model: str = Field(description="Tag of the model that answered.")
-    preprocessing: str = Field(description="Version of the image normalisation.")
-    created_at: datetime = Field(description="When the prediction was made (UTC).")
+    probabilities: list[float] = recorded("probabilities")
+    model: str = recorded("model")
+    preprocessing: str = recorded("preprocessing")
+    created_at: datetime = recorded("created_at")
     preview: str | None = Field(
         None, description="Base64 PNG of the 28x28 image the model saw (with preview=true)."
     )
@@ -34,47 +40,41 @@ class Prediction(BaseModel):
     )
 
 
-class HistoryItem(BaseModel):
-    """One recorded prediction as the history shows it."""
+#: Record fields the history shows only to the operator's API token (they identify the upload).
+PRIVATE_FIELDS = frozenset({"filename", "image_sha256"})
+#: Record fields the history shows in another form: the image as a PNG ``preview``.
+SHOWN_AS_PREVIEW = frozenset({"normalized"})
 
-    id: uuid.UUID
-    digit: int
-    confidence: float
-    probabilities: list[float]
-    created_at: datetime
-    model: str
-    preprocessing: str
-    label: int | None = Field(None, description="True digit given as feedback, if any.")
-    filename: str | None = Field(
-        None, description="The uploaded file's name (only for the operator's API token)."
+
+class HistoryItem(BaseModel):
+    """One recorded prediction as the history shows it: every record field but the image."""
+
+    id: uuid.UUID = recorded("id")
+    digit: int = recorded("digit")
+    confidence: float = recorded("confidence")
+    probabilities: list[float] = recorded("probabilities")
+    created_at: datetime = recorded("created_at")
+    model: str = recorded("model")
+    preprocessing: str = recorded("preprocessing")
+    label: int | None = recorded("label", None)
+    filename: str | None = recorded(
+        "filename", None, "The uploaded file's name (only for the operator's API token)."
     )
-    content_type: str | None = None
-    byte_size: int
-    latency_ms: float
-    image_sha256: str | None = Field(
-        None, description="SHA-256 of the upload (only for the operator's API token)."
+    content_type: str | None = recorded("content_type", None)
+    byte_size: int = recorded("byte_size")
+    latency_ms: float = recorded("latency_ms")
+    image_sha256: str | None = recorded(
+        "image_sha256", None, "SHA-256 of the upload (only for the operator's API token)."
     )
     preview: str = Field(description="Base64 PNG of the 28x28 image the model saw.")
 
     @classmethod
     def from_record(cls, record: PredictionRecord, private: bool = False) -> HistoryItem:
         """Convert a stored record; ``private`` adds what identifies the upload."""
-        return cls(
-            id=record.id,
-            digit=record.digit,
-            confidence=record.confidence,
-            probabilities=list(record.probabilities),
-            created_at=record.created_at,
-            model=record.model,
-            preprocessing=record.preprocessing,
-            label=record.label,
-            filename=record.filename if private else None,
-            content_type=record.content_type,
-            byte_size=record.byte_size,
-            latency_ms=record.latency_ms,
-            image_sha256=record.image_sha256 if private else None,
-            preview=png_base64(np.frombuffer(record.normalized, dtype=np.uint8).reshape(28, 28)),
-        )
+        shown = [n for n in RECORD_FIELDS if n not in SHOWN_AS_PREVIEW]
+        values = {n: getattr(record, n) for n in shown if private or n not in PRIVATE_FIELDS}
+        pixels = np.frombuffer(record.normalized, dtype=np.uint8).reshape(28, 28)
+        return cls(**values, preview=png_base64(pixels))
 
 
 class HistoryPage(BaseModel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -14,16 +15,13 @@ from typing import Any
 from cassandra.cluster import Session
 from cassandra.query import UNSET_VALUE, PreparedStatement
 
-from storage.records import PredictionRecord
+from storage.records import RECORD_FIELDS, PredictionRecord
 
 BUCKET_MINUTES = 10
 BUCKETS_PER_DAY = 24 * 60 // BUCKET_MINUTES
 
-_RECORD_COLUMNS = (
-    "id, created_at, digit, confidence, probabilities, model, preprocessing, image_sha256, "
-    "normalized, filename, content_type, byte_size, latency_ms, label"
-)
-_PLACEHOLDERS = ", ".join("?" for _ in range(14))
+_RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
+_PLACEHOLDERS = ", ".join("?" for _ in RECORD_FIELDS)
 
 # "$ks" stands for the keyspace: statements name their tables fully (no USE keyspace).
 _CQL = {
@@ -90,48 +88,37 @@ def bucket_of(moment: datetime) -> int:
     return (utc.hour * 60 + utc.minute) // BUCKET_MINUTES
 
 
+# How fields differ between a record and its row; the others are bound and read as they are.
+_TO_ROW: dict[str, Callable[[Any], Any]] = {"probabilities": list}
+_FROM_ROW: dict[str, Callable[[Any], Any]] = {
+    "created_at": lambda moment: moment.replace(tzinfo=UTC),  # the driver gives naive UTC
+    "probabilities": tuple,
+    "normalized": bytes,
+}
+
+
 def record_values(record: PredictionRecord) -> list[Any]:
-    """Bind values of the 14 record columns; unknown values are left unset, not nulled.
+    """Bind values of the record columns; unknown values are left unset, not nulled.
 
     Unset (rather than null) matters for replays: re-inserting a record must not erase a label
     a user gave in the meantime, nor write tombstones for absent optional fields.
     """
+    values = [getattr(record, name) for name in RECORD_FIELDS]
     return [
-        record.id,
-        record.created_at,
-        record.digit,
-        record.confidence,
-        list(record.probabilities),
-        record.model,
-        record.preprocessing,
-        record.image_sha256,
-        record.normalized,
-        _or_unset(record.filename),
-        _or_unset(record.content_type),
-        record.byte_size,
-        record.latency_ms,
-        _or_unset(record.label),
+        UNSET_VALUE if value is None else _TO_ROW.get(name, _same)(value)
+        for name, value in zip(RECORD_FIELDS, values, strict=True)
     ]
 
 
 def row_to_record(row: Any) -> PredictionRecord:
     """A record from a row of ``predictions`` or ``predictions_by_day``."""
     return PredictionRecord(
-        id=row.id,
-        created_at=row.created_at.replace(tzinfo=UTC),
-        digit=row.digit,
-        confidence=row.confidence,
-        probabilities=tuple(row.probabilities),
-        model=row.model,
-        preprocessing=row.preprocessing,
-        image_sha256=row.image_sha256,
-        normalized=bytes(row.normalized),
-        filename=row.filename,
-        content_type=row.content_type,
-        byte_size=row.byte_size,
-        latency_ms=row.latency_ms,
-        label=row.label,
+        **{name: _FROM_ROW.get(name, _same)(getattr(row, name)) for name in RECORD_FIELDS}
     )
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True)
@@ -172,7 +159,3 @@ class HistoryCursor:
             )
         except (ValueError, KeyError, TypeError, IndexError) as error:
             raise ValueError(f"invalid cursor: {error}") from None
-
-
-def _or_unset(value: Any) -> Any:
-    return UNSET_VALUE if value is None else value

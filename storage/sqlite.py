@@ -11,39 +11,31 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from storage.base import PredictionStore, StoreError
-from storage.records import DayStats, Page, PredictionRecord
+from storage.records import RECORD_COLUMNS, RECORD_FIELDS, DayStats, Page, PredictionRecord
 
-SCHEMA = """
+#: The UTC day, a column of its own for the history's day filter and the day's stats.
+_DAY = ("day", "TEXT NOT NULL")
+_COLUMN_NAMES = (*RECORD_FIELDS, _DAY[0])
+_COLUMNS = ", ".join(_COLUMN_NAMES)
+_DEFINITIONS = ",\n    ".join(
+    [f"{name} {column.sqlite}" for name, column in RECORD_COLUMNS.items()] + [" ".join(_DAY)]
+)
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions (
-    id            TEXT PRIMARY KEY,
-    created_at    TEXT NOT NULL,
-    day           TEXT NOT NULL,
-    digit         INTEGER NOT NULL,
-    confidence    REAL NOT NULL,
-    probabilities TEXT NOT NULL,
-    model         TEXT NOT NULL,
-    preprocessing TEXT NOT NULL,
-    image_sha256  TEXT NOT NULL,
-    normalized    BLOB NOT NULL,
-    filename      TEXT,
-    content_type  TEXT,
-    byte_size     INTEGER NOT NULL,
-    latency_ms    REAL NOT NULL,
-    label         INTEGER
+    {_DEFINITIONS}
 );
 CREATE INDEX IF NOT EXISTS predictions_recent ON predictions (created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS predictions_day ON predictions (day, digit);
 """
-
-_COLUMNS = (
-    "id, created_at, day, digit, confidence, probabilities, model, preprocessing, image_sha256, "
-    "normalized, filename, content_type, byte_size, latency_ms, label"
+_INSERT = (
+    f"INSERT OR IGNORE INTO predictions ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMN_NAMES))})"
 )
 
 
@@ -69,10 +61,7 @@ class SQLiteStore(PredictionStore):
         """Insert the records in one transaction: all of them or none."""
         try:
             with self._lock, self._db:
-                self._db.executemany(
-                    f"INSERT OR IGNORE INTO predictions ({_COLUMNS}) VALUES ({','.join('?' * 15)})",
-                    [_row(record) for record in records],
-                )
+                self._db.executemany(_INSERT, [_row(record) for record in records])
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite write failed: {exc}") from exc
 
@@ -155,65 +144,38 @@ class SQLiteStore(PredictionStore):
             raise StoreError(f"sqlite read failed: {exc}") from exc
 
 
-def _row(record: PredictionRecord) -> tuple[object, ...]:
-    return (
-        str(record.id),
-        _ts(record.created_at),
-        record.day.isoformat(),
-        record.digit,
-        record.confidence,
-        json.dumps(list(record.probabilities)),
-        record.model,
-        record.preprocessing,
-        record.image_sha256,
-        record.normalized,
-        record.filename,
-        record.content_type,
-        record.byte_size,
-        record.latency_ms,
-        record.label,
-    )
-
-
 def _ts(value: datetime) -> str:
     # Fixed-width UTC ISO strings sort in time order.
     return value.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+# How fields differ between a record and its SQLite row; the others are stored as they are
+# (sqlite3 gives back int, float, str, bytes or None, the fields' own types).
+_TO_ROW: dict[str, Callable[[Any], Any]] = {
+    "id": str,
+    "created_at": _ts,
+    "probabilities": lambda values: json.dumps(list(values)),
+}
+_FROM_ROW: dict[str, Callable[[Any], Any]] = {
+    "id": lambda text: uuid.UUID(str(text)),
+    "created_at": lambda text: datetime.fromisoformat(str(text)),
+    "probabilities": lambda text: tuple(json.loads(str(text))),
+    "normalized": bytes,
+}
+
+
+def _row(record: PredictionRecord) -> tuple[object, ...]:
+    values = [_TO_ROW.get(name, _same)(getattr(record, name)) for name in RECORD_FIELDS]
+    return (*values, record.day.isoformat())
+
+
 def _record(row: tuple[Any, ...]) -> PredictionRecord:
-    (
-        rid,
-        created,
-        _day,
-        digit,
-        conf,
-        probs,
-        model,
-        prep,
-        sha,
-        norm,
-        fname,
-        ctype,
-        size,
-        lat,
-        label,
-    ) = row
-    return PredictionRecord(
-        id=uuid.UUID(str(rid)),
-        created_at=datetime.fromisoformat(str(created)),
-        digit=int(digit),
-        confidence=float(conf),
-        probabilities=tuple(json.loads(str(probs))),
-        model=str(model),
-        preprocessing=str(prep),
-        image_sha256=str(sha),
-        normalized=bytes(norm),
-        filename=fname if fname is None else str(fname),
-        content_type=ctype if ctype is None else str(ctype),
-        byte_size=int(size),
-        latency_ms=float(lat),
-        label=None if label is None else int(label),
-    )
+    stored = zip(RECORD_FIELDS, row[: len(RECORD_FIELDS)], strict=True)  # the day comes last
+    return PredictionRecord(**{name: _FROM_ROW.get(name, _same)(value) for name, value in stored})
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _encode_cursor(record: PredictionRecord) -> str:
