@@ -418,7 +418,7 @@ def render(markdown: Path) -> int:
 
 def run_http_phases(config: BenchConfig, keep_cassandra: bool) -> list[TargetRun]:
     """Phases 2 and 3 with the benchmark's own Cassandra node up for their whole duration."""
-    from storage.node import LocalCluster
+    from devtools.cassandra.node import LocalCluster
 
     cluster = LocalCluster(base_dir=WORK / "cassandra", first_address=CASSANDRA_ADDRESS)
     log.info("starting the benchmark's Cassandra node on %s", CASSANDRA_ADDRESS)

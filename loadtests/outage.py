@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the scenario; 0 when the thresholds hold and no record is lost or doubled."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
-    from storage.node import LocalCluster
+    from devtools.cassandra.node import LocalCluster
 
     args.out.mkdir(parents=True, exist_ok=True)
     cluster = LocalCluster(base_dir=REPO / "var" / "loadtests" / "cassandra", first_address=ADDRESS)

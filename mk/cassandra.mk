@@ -1,4 +1,4 @@
-# Apache Cassandra 5.0 from Maven Central on OpenJDK 17 (storage/, tests/storage/).
+# Apache Cassandra 5.0 from Maven Central on OpenJDK 17 (devtools/cassandra/, storage/, tests/storage/).
 # storage/README.md is the guide: local node or 3-node cluster, schema, cqlsh, benchmark.
 
 CASSANDRA_DIR ?= var/cassandra
@@ -17,7 +17,7 @@ CQLSH_VENV := var/cqlsh
 .PHONY: cassandra-install cassandra-up cassandra-down cassandra-status cassandra-migrate \
 	cassandra-bench cqlsh stack
 
-$(CASSANDRA_STAMP): storage/pom.xml
+$(CASSANDRA_STAMP): devtools/cassandra/pom.xml
 	@if [ -x "$(JDK17_JAVA)" ]; then echo "OpenJDK 17 present"; \
 	else echo "installing openjdk-17-jre-headless (Debian, one-off)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; fi
@@ -26,7 +26,7 @@ $(CASSANDRA_STAMP): storage/pom.xml
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null; fi
 	@echo "resolving the Cassandra jars from Maven Central into $(CASSANDRA_LIB) (cache ~/.m2)"
 	@rm -rf $(CASSANDRA_LIB) && mkdir -p $(CASSANDRA_LIB)
-	JAVA_HOME=$(JDK17_HOME) mvn -B -q -f storage/pom.xml dependency:copy-dependencies \
+	JAVA_HOME=$(JDK17_HOME) mvn -B -q -f devtools/cassandra/pom.xml dependency:copy-dependencies \
 	  -DoutputDirectory=$(abspath $(CASSANDRA_LIB))
 	@echo "$$(ls $(CASSANDRA_LIB)/*.jar | wc -l) jars in $(CASSANDRA_LIB)"
 	@touch $@
@@ -34,19 +34,19 @@ $(CASSANDRA_STAMP): storage/pom.xml
 cassandra-install: $(CASSANDRA_STAMP) ## Install OpenJDK 17 + Maven if absent, resolve the Cassandra jars
 
 cassandra-up: install cassandra-install ## Start a local Cassandra (CASSANDRA_NODES=3 for a cluster)
-	$(PY) -m storage.node start --nodes $(CASSANDRA_NODES) --dir $(CASSANDRA_DIR) $(CASSANDRA_FLAGS)
+	$(PY) -m devtools.cassandra.node start --nodes $(CASSANDRA_NODES) --dir $(CASSANDRA_DIR) $(CASSANDRA_FLAGS)
 
 cassandra-down: install ## Stop the local Cassandra node(s)
-	$(PY) -m storage.node stop --nodes $(CASSANDRA_NODES) --dir $(CASSANDRA_DIR)
+	$(PY) -m devtools.cassandra.node stop --nodes $(CASSANDRA_NODES) --dir $(CASSANDRA_DIR)
 
 cassandra-status: install ## Show the local Cassandra node(s)
-	$(PY) -m storage.node status --nodes $(CASSANDRA_NODES) --dir $(CASSANDRA_DIR)
+	$(PY) -m devtools.cassandra.node status --nodes $(CASSANDRA_NODES) --dir $(CASSANDRA_DIR)
 
 cassandra-migrate: install ## Create/update the keyspace and tables (idempotent)
 	DIGITS_STORE_URL=$(CASSANDRA_URL) $(PY) -m storage.migrate
 
 cassandra-bench: install cassandra-install ## Node startup time and store write throughput
-	$(PY) -m storage.bench
+	$(PY) -m devtools.cassandra.bench
 
 cqlsh: ## Open cqlsh on the local node (installed once into var/cqlsh, apart from .venv)
 	@test -x $(CQLSH_VENV)/bin/cqlsh || { echo "installing cqlsh==$(CQLSH_VERSION) into $(CQLSH_VENV)"; \

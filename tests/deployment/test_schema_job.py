@@ -20,8 +20,8 @@ from cassandra import Unauthorized
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable
 
-from storage import node as cassandra_node
-from storage.node import DEFAULT_LIB, LocalCluster, Node
+from devtools.cassandra import node as cassandra_node
+from devtools.cassandra.node import DEFAULT_LIB, LocalCluster, Node
 from tests.deployment.k8s_manifests import K8S, ROOT
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.slow]
@@ -34,7 +34,7 @@ APP = ("digits", "app-" + uuid.uuid4().hex)
 
 
 def through_config_script(original: Callable[[Node], str]) -> Callable[[Node], str]:
-    """``storage.node.cassandra_yaml`` passed through the StatefulSet's cassandra-config.sh."""
+    """``devtools.cassandra.node.cassandra_yaml`` passed through the StatefulSet's config script."""
 
     def patched(node: Node) -> str:
         path = node.conf_dir / "cassandra.yaml.k8s"

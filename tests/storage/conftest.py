@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from cassandra.cluster import Session
 
+from devtools.cassandra.node import DEFAULT_LIB, LocalCluster
 from settings import Settings
 from storage.cassandra import CassandraStore
 from storage.migrate import migrate
-from storage.node import DEFAULT_LIB, LocalCluster
 from storage.records import PredictionRecord, utc_now
 from tests.storage.helpers import cql_session
 from tests.support.records import make_record

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.cassandra.node import DEFAULT_SUPERUSER, LocalCluster
 from settings import Settings
 from storage.cassandra import CassandraStore
 from storage.migrate import migrate
-from storage.node import DEFAULT_SUPERUSER, LocalCluster
 from storage.records import PredictionRecord
 from tests.storage.helpers import cql_session
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from storage.node import LocalCluster
+from devtools.cassandra.node import LocalCluster
 from tests.storage.helpers import cql_session, wait_until
 from tests.support.server import running_service
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from storage.node import CQL_PORT, LocalCluster
+from devtools.cassandra.node import CQL_PORT, LocalCluster
 from tests.storage.helpers import cql_session, wait_until
 from tests.support.server import running_service
 

@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
+from devtools.cassandra.node import LocalCluster
 from settings import Settings
 from storage.base import StoreError
 from storage.cassandra import CassandraStore
-from storage.node import LocalCluster
 from storage.records import PredictionRecord
 from tests.storage.helpers import at, cql_session, wait_until
 

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 import pytest
 from cassandra.cluster import Session
 
+from devtools.cassandra.node import LocalCluster
 from settings import Settings
 from storage.cassandra import CassandraStore
 from storage.migrate import migrate
-from storage.node import LocalCluster
 from storage.records import PredictionRecord, utc_now
 from tests.storage.helpers import at
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from cassandra import ConsistencyLevel
 
+from devtools.cassandra.node import LocalCluster
 from settings import Settings
 from storage.cassandra import CassandraStore
 from storage.migrate import migrate
-from storage.node import LocalCluster
 from storage.records import PredictionRecord
 from tests.storage.helpers import cql_session, wait_until
 

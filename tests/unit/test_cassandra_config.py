@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+import yaml
 
+from devtools.cassandra.node import (
+    LocalCluster,
+    balanced_tokens,
+    cassandra_yaml,
+    configured_address,
+)
 from storage.cassandra_config import (
     CassandraTarget,
     consistency_level,
@@ -13,7 +20,6 @@ from storage.cassandra_config import (
     replication_cql,
 )
 from storage.cassandra_queries import HistoryCursor, bucket_of
-from storage.node import LocalCluster, balanced_tokens, cassandra_yaml
 
 
 @pytest.mark.parametrize(
@@ -101,7 +107,18 @@ def test_three_local_nodes_split_the_ring_evenly_on_their_own_addresses(tmp_path
         -3074457345618258603,
         3074457345618258602,
     ]
-    yaml = cassandra_yaml(cluster.node(2))
-    assert "listen_address: 127.0.0.22" in yaml
-    assert 'seeds: "127.0.0.21:7000,127.0.0.22:7000,127.0.0.23:7000"' in yaml
-    assert str(tmp_path / "node2" / "data") in yaml
+    config = yaml.safe_load(cassandra_yaml(cluster.node(2)))
+    assert config["listen_address"] == config["rpc_address"] == "127.0.0.22"
+    assert config["initial_token"] == "-3074457345618258603"
+    [provider] = config["seed_provider"]
+    assert provider["parameters"] == [{"seeds": "127.0.0.21:7000,127.0.0.22:7000,127.0.0.23:7000"}]
+    assert config["data_file_directories"] == [str(tmp_path / "node2" / "data" / "data")]
+
+
+def test_a_cluster_directory_remembers_the_address_it_was_started_on(tmp_path) -> None:
+    cluster = LocalCluster(tmp_path, 1, "127.0.0.31")
+    assert configured_address(tmp_path) is None
+    conf = cluster.node(1).conf_dir
+    conf.mkdir(parents=True)
+    (conf / "cassandra.yaml").write_text(cassandra_yaml(cluster.node(1)))
+    assert configured_address(tmp_path) == "127.0.0.31"

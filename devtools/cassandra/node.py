@@ -2,9 +2,10 @@
 
 Usage::
 
-    python -m storage.node start  [--nodes 1|3] [--dir var/cassandra] [--address 127.0.0.1]
-    python -m storage.node status [--nodes 1|3] [--dir var/cassandra]
-    python -m storage.node stop   [--nodes 1|3] [--dir var/cassandra]
+    python -m devtools.cassandra.node start  [--nodes 1|3] [--dir var/cassandra]
+                                             [--address 127.0.0.1]
+    python -m devtools.cassandra.node status [--nodes 1|3] [--dir var/cassandra]
+    python -m devtools.cassandra.node stop   [--nodes 1|3] [--dir var/cassandra]
 
 Node ``i`` (1-based) listens on the ``i``-th address counted from ``--address`` (127.0.0.1,
 127.0.0.2, ...) with the standard ports, keeps everything under ``DIR/node<i>/`` (``conf``,
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
-import json
 import os
 import signal
 import socket
@@ -29,7 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO_ROOT / "var" / "cassandra"
 DEFAULT_LIB = DEFAULT_DIR / "lib"
 JAVA_HOME = Path(os.environ.get("DIGITS_JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64"))
@@ -134,47 +136,45 @@ def cassandra_yaml(node: Node) -> str:
     """The node's cassandra.yaml (5.0 option names; unknown keys are rejected by the loader)."""
     data = node.data_dir
     seeds = ",".join(f"{seed}:{STORAGE_PORT}" for seed in node.seeds)
-    # JSON strings are valid YAML scalars: quoting with json.dumps keeps paths safe.
-    lines = {
-        "cluster_name": json.dumps(CLUSTER_NAME),
-        "num_tokens": "1",
-        "initial_token": json.dumps(str(node.token)),
+    config = {
+        "cluster_name": CLUSTER_NAME,
+        "num_tokens": 1,
+        "initial_token": str(node.token),
         "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
         "endpoint_snitch": "SimpleSnitch",
         "listen_address": node.address,
         "rpc_address": node.address,
-        "storage_port": str(STORAGE_PORT),
-        "native_transport_port": str(CQL_PORT),
-        "start_native_transport": "true",
-        "auto_bootstrap": "false",
-        "data_file_directories": f"[{json.dumps(str(data / 'data'))}]",
-        "commitlog_directory": json.dumps(str(data / "commitlog")),
-        "saved_caches_directory": json.dumps(str(data / "saved_caches")),
-        "hints_directory": json.dumps(str(data / "hints")),
-        "cdc_raw_directory": json.dumps(str(data / "cdc_raw")),
+        "storage_port": STORAGE_PORT,
+        "native_transport_port": CQL_PORT,
+        "start_native_transport": True,
+        "auto_bootstrap": False,
+        "data_file_directories": [str(data / "data")],
+        "commitlog_directory": str(data / "commitlog"),
+        "saved_caches_directory": str(data / "saved_caches"),
+        "hints_directory": str(data / "hints"),
+        "cdc_raw_directory": str(data / "cdc_raw"),
         "commitlog_sync": "periodic",
         "commitlog_sync_period": "10000ms",
         "commitlog_segment_size": "32MiB",
-        "auto_snapshot": "false",
+        "auto_snapshot": False,
         "disk_access_mode": "standard",
         "memtable_heap_space": "64MiB",
         "memtable_offheap_space": "64MiB",
         "key_cache_size": "8MiB",
-        "concurrent_reads": "8",
-        "concurrent_writes": "16",
+        "concurrent_reads": 8,
+        "concurrent_writes": 16,
         # With auth, Cassandra creates the well-known superuser cassandra/cassandra at first
         # start: fine for a local node, whose users then create their own roles.
         "authenticator": "PasswordAuthenticator" if node.auth else "AllowAllAuthenticator",
         "authorizer": "CassandraAuthorizer" if node.auth else "AllowAllAuthorizer",
+        "seed_provider": [
+            {
+                "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                "parameters": [{"seeds": seeds}],
+            }
+        ],
     }
-    text = "\n".join(f"{key}: {value}" for key, value in lines.items())
-    text += (
-        "\nseed_provider:\n"
-        "  - class_name: org.apache.cassandra.locator.SimpleSeedProvider\n"
-        "    parameters:\n"
-        f'      - seeds: "{seeds}"\n'
-    )
-    return text
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def logback_xml() -> str:
@@ -503,15 +503,13 @@ def configured_address(base_dir: Path) -> str | None:
         text = (Path(base_dir) / "node1" / "conf" / "cassandra.yaml").read_text()
     except FileNotFoundError:
         return None
-    for line in text.splitlines():
-        if line.startswith("listen_address:"):
-            return line.split(":", 1)[1].strip()
-    return None
+    address = (yaml.safe_load(text) or {}).get("listen_address")
+    return None if address is None else str(address)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m storage.node", description=__doc__.split("\n")[0]
+        prog="python -m devtools.cassandra.node", description=__doc__.split("\n")[0]
     )
     parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("--nodes", type=int, choices=[1, 3], default=1, help="cluster size")

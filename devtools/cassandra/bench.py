@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m storage.bench [--records 3000] [--threads 8] [--json reports/storage-bench.json]
+    python -m devtools.cassandra.bench [--records 3000] [--threads 8]
+        [--json reports/storage-bench.json]
 
 Starts a fresh node in a temporary directory on 127.0.0.31 (a running development node is left
 alone), migrates a keyspace, records synthetic predictions from several threads through
@@ -25,10 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from devtools.cassandra.node import LocalCluster
 from settings import Settings
 from storage.cassandra import CassandraStore
 from storage.migrate import migrate
-from storage.node import LocalCluster
 from storage.records import PredictionRecord, utc_now
 from storage.spool import Spool
 
@@ -177,7 +178,7 @@ def _print(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the process exit code."""
-    parser = argparse.ArgumentParser(prog="python -m storage.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.cassandra.bench", description=__doc__)
     parser.add_argument("--records", type=int, default=3000, help="records to write")
     parser.add_argument("--threads", type=int, default=8, help="concurrent writers")
     parser.add_argument("--json", type=Path, help="also write the results to this file")

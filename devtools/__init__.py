@@ -1,0 +1,1 @@
+"""Developer tooling: never part of the service or its image."""

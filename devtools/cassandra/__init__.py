@@ -1,0 +1,1 @@
+"""Local Apache Cassandra nodes from Maven Central jars, and the store benchmark."""
