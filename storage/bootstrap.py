@@ -26,12 +26,12 @@ import logging
 import re
 import secrets
 import sys
-import time
 
 from cassandra import AuthenticationFailed, ConsistencyLevel, Unavailable
 from cassandra.cluster import NoHostAvailable, Session
 from cassandra.query import SimpleStatement
 from pydantic import SecretStr
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from settings import Settings, SettingsError, load_settings
 from storage.cassandra_config import CassandraTarget, build_cluster, parse_store_url
@@ -97,27 +97,46 @@ def admin_session(settings: Settings, target: CassandraTarget) -> tuple[Session,
     Raises:
         BootstrapError: No login succeeded in time.
     """
+    try:
+        return _patiently(settings)(_login_once, settings, target)
+    except _NotYet as exc:
+        raise BootstrapError(f"no superuser login on {target.hosts}: {exc}") from exc
+
+
+class _NotYet(Exception):  # noqa: N818 - "not yet" is what it says
+    """A login that may still succeed: the node, or its default superuser, is not ready yet."""
+
+
+def _patiently(settings: Settings) -> Retrying:
+    """Retry on :class:`_NotYet` every RETRY_PAUSE_S until ``cassandra_bootstrap_wait_s``."""
+    return Retrying(
+        stop=stop_after_delay(settings.cassandra_bootstrap_wait_s),
+        wait=wait_fixed(RETRY_PAUSE_S),
+        retry=retry_if_exception_type(_NotYet),
+        before_sleep=lambda state: log.info(
+            "waiting for Cassandra: %s", state.outcome.exception() if state.outcome else "?"
+        ),
+        reraise=True,
+    )
+
+
+def _login_once(settings: Settings, target: CassandraTarget) -> tuple[Session, bool]:
+    """Try the admin, then the default superuser; raises :class:`_NotYet` when neither gets in."""
     admin = settings.cassandra_admin_username
     candidates = [
         (admin, settings.cassandra_admin_password.get_secret_value()),
         (DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD),
     ]
-    deadline = time.monotonic() + settings.cassandra_bootstrap_wait_s
-    while True:
-        try:
-            for user, password in candidates:
-                session = try_login(as_user(settings, user, password), target)
-                if session is not None:
-                    default = (user, password) == (DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD)
-                    log.info("logged in as %s", "the default superuser" if default else user)
-                    return session, default
-            last = f"neither {admin} nor the default superuser may log in"
-        except NoHostAvailable as exc:
-            last = f"cluster not reachable: {exc}"
-        if time.monotonic() >= deadline:
-            raise BootstrapError(f"no superuser login on {target.hosts}: {last}")
-        log.info("waiting for Cassandra: %s", last)
-        time.sleep(RETRY_PAUSE_S)
+    try:
+        for user, password in candidates:
+            session = try_login(as_user(settings, user, password), target)
+            if session is not None:
+                default = (user, password) == (DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD)
+                log.info("logged in as %s", "the default superuser" if default else user)
+                return session, default
+    except NoHostAvailable as exc:
+        raise _NotYet(f"cluster not reachable: {exc}") from exc
+    raise _NotYet(f"neither {admin} nor the default superuser may log in")
 
 
 def create_admin(session: Session, admin: str, password: str) -> None:
@@ -287,15 +306,18 @@ def bootstrap(settings: Settings) -> str:
 
 def _admin_after_creation(settings: Settings, target: CassandraTarget) -> Session:
     """The new admin's session (its role may take a moment to be usable on every node)."""
-    deadline = time.monotonic() + settings.cassandra_bootstrap_wait_s
-    while True:
+
+    def as_new_admin() -> Session:
         session, default = admin_session(settings, target)
-        if not default:
-            return session
-        session.cluster.shutdown()
-        if time.monotonic() >= deadline:
-            raise BootstrapError(f"the new admin {settings.cassandra_admin_username} cannot log in")
-        time.sleep(RETRY_PAUSE_S)
+        if default:
+            session.cluster.shutdown()
+            raise _NotYet(f"the new admin {settings.cassandra_admin_username} cannot log in")
+        return session
+
+    try:
+        return _patiently(settings)(as_new_admin)
+    except _NotYet as exc:
+        raise BootstrapError(str(exc)) from exc
 
 
 def main() -> int:

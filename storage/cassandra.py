@@ -21,6 +21,7 @@ from typing import Any
 
 from cassandra.cluster import Cluster, ResponseFuture, Session
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, Statement
+from tenacity import RetryCallState, Retrying, wait_exponential
 
 from settings import Settings
 from storage.base import PredictionStore, StoreError
@@ -550,40 +551,50 @@ class CassandraStore(PredictionStore):
             cluster.shutdown()
 
     def _connect_with_backoff(self) -> None:
-        """Connect, retrying with backoff until connected or closing.
+        """Connect, retrying with backoff (0.5 s doubling to 10 s) until connected or closing.
 
         Every failure is retried, whatever it is: host names that do not resolve yet (a
         Kubernetes pod started before its database's DNS record exists), refused connections,
         authentication, a keyspace not created yet. Returns connected, or when closing.
         """
-        delay = 0.5
-        attempt = 0
-        while not self._closing.is_set():
-            attempt += 1
-            try:
-                self._connect_once()
-            except Exception as error:
-                self._last_error = f"{type(error).__name__}: {error}"
-                if attempt == 1 or attempt % 10 == 0:
-                    log.warning(
-                        "Cassandra %s not reachable (attempt %d): %s; spooling meanwhile. "
-                        "Is the keyspace created (python -m storage.migrate)?",
-                        ",".join(self.target.hosts),
-                        attempt,
-                        self._last_error,
-                    )
-                self._closing.wait(delay)
-                delay = min(delay * 2, _MAX_CONNECT_BACKOFF_S)
-                continue
-            log.info(
-                "connected to Cassandra %s keyspace %s (consistency %s) after %d attempt(s)",
-                ",".join(self.target.hosts),
-                self.target.keyspace,
-                self.settings.cassandra_consistency,
-                attempt,
-            )
-            self._replayer.wake()
+        if self._closing.is_set():
             return
+        retrying = Retrying(
+            stop=lambda _state: self._closing.is_set(),
+            wait=wait_exponential(multiplier=0.5, max=_MAX_CONNECT_BACKOFF_S),
+            sleep=self._pause,
+            before_sleep=self._connect_failed,
+            reraise=True,
+        )
+        try:
+            retrying(self._connect_once)
+        except Exception:  # closing while the last attempt failed
+            return
+        log.info(
+            "connected to Cassandra %s keyspace %s (consistency %s) after %d attempt(s)",
+            ",".join(self.target.hosts),
+            self.target.keyspace,
+            self.settings.cassandra_consistency,
+            retrying.statistics["attempt_number"],
+        )
+        self._replayer.wake()
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep between connection attempts; closing cuts it short."""
+        self._closing.wait(seconds)
+
+    def _connect_failed(self, state: RetryCallState) -> None:
+        """Keep the failure for ``/readyz``; log the first and every tenth."""
+        error = state.outcome.exception() if state.outcome else None
+        self._last_error = f"{type(error).__name__}: {error}"
+        if state.attempt_number == 1 or state.attempt_number % 10 == 0:
+            log.warning(
+                "Cassandra %s not reachable (attempt %d): %s; spooling meanwhile. "
+                "Is the keyspace created (python -m storage.migrate)?",
+                ",".join(self.target.hosts),
+                state.attempt_number,
+                self._last_error,
+            )
 
     def _connect_once(self) -> None:
         """Build the driver, connect and prepare the statements, or raise and leave nothing."""

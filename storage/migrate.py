@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from pathlib import Path
 from string import Template
 
 from cassandra.cluster import Cluster, Session
+from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
 
 from settings import Settings, load_settings
 from storage.cassandra_config import (
@@ -74,17 +74,25 @@ def _connect(settings: Settings, target: CassandraTarget, attempts: int) -> tupl
     own: the node may still be starting, or (right after a password change) still caching the
     old credentials for a moment.
     """
-    for attempt in range(1, attempts + 1):
+
+    def connect() -> tuple[Cluster, Session]:
         cluster = build_cluster(settings, target)
         try:
             return cluster, cluster.connect()
-        except Exception as error:  # NoHostAvailable while the node starts
+        except BaseException:  # NoHostAvailable while the node starts
             cluster.shutdown()
-            if attempt == attempts:
-                raise
-            log.info("Cassandra not reachable yet (%s); retry %d/%d", error, attempt, attempts)
-            time.sleep(2)
-    raise AssertionError("unreachable")
+            raise
+
+    def waiting(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.info(
+            "Cassandra not reachable yet (%s); retry %d/%d", error, state.attempt_number, attempts
+        )
+
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts), wait=wait_fixed(2), before_sleep=waiting, reraise=True
+    )
+    return retrying(connect)
 
 
 def main(argv: list[str] | None = None) -> int:

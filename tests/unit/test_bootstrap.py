@@ -210,7 +210,64 @@ def test_a_new_cluster_is_entered_with_the_default_superuser(
 
 def test_no_login_in_time_is_an_error_naming_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(boot, "try_login", lambda *_: None)
-    monkeypatch.setattr(boot.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(boot, "RETRY_PAUSE_S", 0.001)
     target = boot.parse_store_url("cassandra://127.0.0.1/digits")
     with pytest.raises(boot.BootstrapError, match="nor the default superuser"):
         boot.admin_session(_settings(cassandra_bootstrap_wait_s=0.01), target)
+
+
+def test_an_unreachable_cluster_is_retried_until_a_login_succeeds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cassandra.cluster import NoHostAvailable
+
+    session = RecordingSession()
+    calls: list[str] = []
+
+    def login(settings: Settings, _target: Any) -> RecordingSession | None:
+        calls.append(settings.cassandra_username)
+        if len(calls) < 3:
+            raise NoHostAvailable("starting", {"127.0.0.1:9042": ConnectionRefusedError()})
+        return session
+
+    monkeypatch.setattr(boot, "try_login", login)
+    monkeypatch.setattr(boot, "RETRY_PAUSE_S", 0.001)
+    target = boot.parse_store_url("cassandra://127.0.0.1/digits")
+    assert boot.admin_session(_settings(cassandra_bootstrap_wait_s=30), target) == (session, False)
+    assert calls == ["digits_admin"] * 3  # the node came up on the third try; the admin got in
+
+
+def test_the_migration_retries_a_cluster_still_starting_with_a_fresh_driver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from storage import migrate
+
+    built: list[Any] = []
+
+    class Driver:
+        def __init__(self) -> None:
+            self.shut = False
+
+        def connect(self) -> str:
+            if len(built) < 3:
+                raise OSError("connection refused")
+            return "session"
+
+        def shutdown(self) -> None:
+            self.shut = True
+
+    def build(_settings: Settings, _target: Any) -> Driver:
+        built.append(Driver())
+        return built[-1]
+
+    monkeypatch.setattr(migrate, "build_cluster", build)
+    no_wait = migrate.wait_fixed(0)
+    monkeypatch.setattr(migrate, "wait_fixed", lambda _seconds: no_wait)
+    target = boot.parse_store_url("cassandra://127.0.0.1/digits")
+    cluster, session = migrate._connect(_settings(), target, attempts=5)
+    assert (cluster, session) == (built[2], "session")
+    assert [d.shut for d in built] == [True, True, False]  # failed drivers are not leaked
+    built.clear()
+    with pytest.raises(OSError, match="refused"):
+        migrate._connect(_settings(), target, attempts=2)
+    assert len(built) == 2
