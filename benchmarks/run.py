@@ -33,6 +33,7 @@ import psutil
 from benchmarks import report
 from benchmarks.ceiling import measure as measure_ceiling
 from benchmarks.ceiling import model_dir
+from imaging.contract import KERAS_FILE
 from loadtests.corpus import describe, load_corpus
 from loadtests.stack import (
     REPO,
@@ -257,7 +258,7 @@ def baseline_target(config: BenchConfig, cassandra: list[int]) -> TargetRun:
     uploads = WORK / "baseline-uploads"
     argv = [
         sys.executable, "-m", "benchmarks.baselines.flask_app",
-        "--model", str(model_dir() / "model.keras"), "--port", str(free_port()),
+        "--model", str(model_dir() / KERAS_FILE), "--port", str(free_port()),
         "--cassandra", CASSANDRA_ADDRESS, "--keyspace", BASELINE_KEYSPACE,
         "--upload-dir", str(uploads),
     ]  # fmt: skip

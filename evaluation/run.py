@@ -78,6 +78,7 @@ from evaluation.sets import (
     plan_set,
     test_split,
 )
+from imaging.contract import FIELD
 from imaging.decode import ImageRejected, decode_image
 from imaging.normalize import BlankImage, center_by_mass, fit_box, flatten_alpha, thicken_strokes
 from imaging.paper import ink_darkness, remove_printed_lines, to_luma
@@ -223,7 +224,7 @@ def _outcome(
 def naive_pixels(data: bytes) -> np.ndarray:
     """The original student pipeline: gray, whole image to 28x28, light-on-dark if needed."""
     with Image.open(io.BytesIO(data)) as image:
-        small = image.convert("L").resize((28, 28), Image.Resampling.BILINEAR)
+        small = image.convert("L").resize((FIELD, FIELD), Image.Resampling.BILINEAR)
     pixels = np.asarray(small, dtype=np.uint8)
     return 255 - pixels if np.median(pixels) > 127 else pixels
 

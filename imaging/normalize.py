@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
+from imaging.contract import FIELD
+
 VERSION = "mnist-norm-1"
 
-FIELD = 28
+#: MNIST's box: the longer side of the ink, inside the FIELD x FIELD field.
 BOX = 20
 #: Longest side the float pipeline works at; larger photos are shrunk first (speed).
 WORK_SIDE = 256
@@ -46,10 +48,6 @@ class Normalized:
 
     pixels: np.ndarray
     inverted: bool
-
-    def model_input(self) -> np.ndarray:
-        """Float32 [28, 28, 1] in [0, 1], the model's input layout."""
-        return (self.pixels.astype(np.float32) / 255.0)[..., None]
 
 
 def normalize(image: Image.Image) -> Normalized:

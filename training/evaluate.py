@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from imaging.contract import to_model_input
 from training.data import NUM_CLASSES
 from training.rejects import probe_images
 
@@ -28,11 +29,6 @@ class Evaluation:
     confusion: list[list[int]]
     blank_max_confidence: float
     probe_max_confidence: dict[str, float]
-
-
-def to_model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 [N, 28, 28] -> float32 [N, 28, 28, 1] in [0, 1], the model's input contract."""
-    return images.astype(np.float32)[..., None] / 255.0
 
 
 def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from imaging.contract import INPUT_SHAPE, KERAS_FILE, to_model_input
 from serving.classifier import apply_temperature
-from training.store import MODEL_FILE
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,15 @@ class KerasClassifier:
         _limit_threads(tf, threads)
         self.tag = tag
         self.temperature = temperature
-        self._model = keras.saving.load_model(Path(model_dir) / MODEL_FILE, compile=False)
-        spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
+        self._model = keras.saving.load_model(Path(model_dir) / KERAS_FILE, compile=False)
+        spec = tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)
         self._infer: Any = tf.function(
             lambda x: self._model(x, training=False), input_signature=[spec]
         )
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities [N, 10] for uint8 images [N, 28, 28]."""
-        x = images.astype(np.float32)[..., None] / 255.0
+        x = to_model_input(images)
         return apply_temperature(np.asarray(self._infer(x), dtype=np.float64), self.temperature)
 
 

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from serving.classifier import LITERT_FILE, Classifier
-from training.evaluate import predict_probabilities, to_model_input
-from training.store import MODEL_FILE
+from imaging.contract import KERAS_FILE, LITERT_FILE, to_model_input
+from serving.classifier import Classifier
+from training.evaluate import predict_probabilities
 
 if TYPE_CHECKING:
     import keras
@@ -127,16 +127,16 @@ def add_litert(tag: str) -> str:
 
     source = bentoml.models.get(tag)
     metadata = dict(source.info.metadata)
-    model = keras.saving.load_model(source.path_of(MODEL_FILE), compile=False)
+    model = keras.saving.load_model(source.path_of(KERAS_FILE), compile=False)
     images = check_images(load_settings())
     with tempfile.TemporaryDirectory() as scratch:
         report = convert_and_check(model, Path(scratch), images)
         metadata["litert_agreement"] = report
         labels = dict(source.info.labels) | {"runtime": "litert"}
         with bentoml.models.create(source.tag.name, labels=labels, metadata=metadata) as stored:
-            shutil.copy2(source.path_of(MODEL_FILE), stored.path_of(MODEL_FILE))
+            shutil.copy2(source.path_of(KERAS_FILE), stored.path_of(KERAS_FILE))
             shutil.copy2(Path(scratch) / LITERT_FILE, stored.path_of(LITERT_FILE))
-    log.info("stored %s: %s with %s", stored.tag, MODEL_FILE, LITERT_FILE)
+    log.info("stored %s: %s with %s", stored.tag, KERAS_FILE, LITERT_FILE)
     return str(stored.tag)
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from training.data import IMAGE_SHAPE, NUM_CLASSES
-
-INPUT_SHAPE = (*IMAGE_SHAPE, 1)
+from imaging.contract import INPUT_SHAPE
+from training.data import NUM_CLASSES
 
 
 def _conv_block(x: keras.KerasTensor, filters: int, kernel: int, name: str) -> keras.KerasTensor:

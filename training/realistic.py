@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imaging.contract import IMAGE_SHAPE
 from imaging.decode import ImageRejected
 from imaging.normalize import BlankImage
 from imaging.pipeline import PREPROCESSING_VERSION, preprocess_bytes
@@ -79,7 +80,7 @@ def _render_chunk(job: tuple[np.ndarray, np.ndarray, list[str], int]) -> Realist
             images.append(pixels)
             kept.append(label)
             where.append(condition)
-    empty = np.zeros((0, 28, 28), np.uint8)
+    empty = np.zeros((0, *IMAGE_SHAPE), np.uint8)
     return RealisticSet(
         np.stack(images) if images else empty, np.array(kept, np.int64), np.array(where)
     )

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from training.data import IMAGE_SHAPE, NUM_CLASSES
+from imaging.contract import IMAGE_SHAPE, INPUT_SHAPE
+from training.data import NUM_CLASSES
 
 REJECT_SHARE = 0.025  # of the training set; enough for low confidence, too few to cost accuracy
 PROBE_SEED = 20_241_124
@@ -57,7 +58,7 @@ def reject_images(count: int, rng: np.random.Generator) -> np.ndarray:
     """
     kinds = list(KINDS.values())
     images = [kinds[i % len(kinds)](rng) for i in range(count)]
-    return np.stack(images)[..., None] if images else np.zeros((0, *IMAGE_SHAPE, 1), np.float32)
+    return np.stack(images)[..., None] if images else np.zeros((0, *INPUT_SHAPE), np.float32)
 
 
 def uniform_targets(count: int) -> np.ndarray:

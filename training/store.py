@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import bentoml
 
+from imaging.contract import KERAS_FILE, LITERT_FILE
 from imaging.pipeline import PREPROCESSING_VERSION
-from serving.classifier import LITERT_FILE
 
 if TYPE_CHECKING:
     import keras
 
-MODEL_FILE = "model.keras"  # training.keras_classifier loads it; the service loads LITERT_FILE
 FULL_MODE = "full"
 MIN_FULL_ACCURACY = 0.994
 #: The trained model shipped with the repository (``bentoml models export``), imported by
@@ -81,7 +80,7 @@ def save_model(
         The new tag, ``name:version``.
     """
     with bentoml.models.create(name, labels=labels, metadata=metadata) as stored:
-        model.save(os.path.join(stored.path, MODEL_FILE))
+        model.save(os.path.join(stored.path, KERAS_FILE))
         for path in files:
             shutil.copy2(path, stored.path_of(path.name))
     return str(stored.tag)
@@ -159,7 +158,7 @@ def copy_baseline(store_home: Path, destination: Path, name: str = "mnist_cnn") 
     newest = versions[-1].parent
     info = yaml.safe_load(versions[-1].read_text())
     destination.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(newest / MODEL_FILE, destination / MODEL_FILE)
+    shutil.copy2(newest / KERAS_FILE, destination / KERAS_FILE)
     document = {"tag": f"{info['name']}:{info['version']}", **info.get("metadata", {})}
     (destination / "metadata.json").write_text(json.dumps(document, indent=2) + "\n")
     return destination

@@ -29,12 +29,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from imaging.contract import INPUT_LAYOUT, LITERT_FILE, to_model_input
 from imaging.pipeline import PREPROCESSING_VERSION
-from serving.classifier import LITERT_FILE, apply_temperature
+from serving.classifier import apply_temperature
 from settings import Settings, load_settings
 from training.calibrate import fit_temperature, sure_threshold
 from training.data import NUM_CLASSES, MnistData, load_mnist
-from training.evaluate import Evaluation, evaluate, predict_probabilities, to_model_input
+from training.evaluate import Evaluation, evaluate, predict_probabilities
 from training.litert import convert_and_check
 from training.model import build_classifier, build_training_model, compile_for_training
 from training.realistic import RealisticSet, realistic_examples
@@ -280,7 +281,7 @@ def build_metadata(
         "data_sha256": data.sha256,
         "data_source": data.source,
         "preprocessing_version": PREPROCESSING_VERSION,
-        "input": "float32 [N, 28, 28, 1], pixel/255, light ink on dark (MNIST polarity)",
+        "input": INPUT_LAYOUT,
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
         "numpy_version": np.__version__,

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from imaging.contract import KERAS_FILE, to_model_input
 from imaging.pipeline import PREPROCESSING_VERSION
-from training.store import ARCHIVE, MIN_FULL_ACCURACY, MODEL_FILE
+from training.store import ARCHIVE, MIN_FULL_ACCURACY
 
 pytestmark = pytest.mark.slow
 
@@ -64,9 +65,9 @@ def test_it_scores_the_figures_in_its_metadata(
 ) -> None:
     import keras
 
-    from training.evaluate import predict_probabilities, to_model_input
+    from training.evaluate import predict_probabilities
 
-    model = keras.saving.load_model(Path(imported["path"]) / MODEL_FILE, compile=False)
+    model = keras.saving.load_model(Path(imported["path"]) / KERAS_FILE, compile=False)
     images, labels = mnist_test
     predicted = predict_probabilities(model, to_model_input(images)).argmax(axis=1)
     accuracy = float(np.mean(predicted == labels))

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imaging.contract import FIELD
 from imaging.normalize import (
     BOX,
-    FIELD,
     TARGET_FILL,
     BlankImage,
     center_by_mass,

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imaging.contract import FIELD
 from imaging.decode import decode_image
-from imaging.normalize import BOX, FIELD, BlankImage
+from imaging.normalize import BOX, BlankImage
 from imaging.pipeline import (
     DRAFT_SIDE,
     MIN_SIDE,
