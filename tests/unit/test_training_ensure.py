@@ -101,7 +101,7 @@ def test_training_that_misses_the_target_fails(
     [
         (None, "no model"),
         (QUICK, "not a full model"),
-        (WEAK, "below the 99.4% target"),
+        (WEAK, "not a full model reaching the 99.4% target"),
         (STALE, "trained for mnist-norm-1"),
     ],
 )
