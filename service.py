@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import bentoml
 import numpy as np
 
+from imaging.contract import IMAGE_SHAPE
 from imaging.decode import ImageRejected, decoded_pixels
 from imaging.pipeline import DRAFT_SIDE
 from serving import idempotency, metrics
@@ -308,7 +309,7 @@ class DigitService:
         if count:
             metrics.PREDICTIONS.labels(digit=str(record.digit)).inc()
             metrics.CONFIDENCE.observe(record.confidence)
-        pixels = np.frombuffer(record.normalized, dtype=np.uint8).reshape(28, 28)
+        pixels = np.frombuffer(record.normalized, dtype=np.uint8).reshape(IMAGE_SHAPE)
         return Prediction(
             id=record.id,
             digit=record.digit,

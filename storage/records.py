@@ -9,7 +9,10 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
-NORMALIZED_SIZE = 28 * 28
+from imaging.contract import FIELD
+
+#: The image the model saw, as stored: FIELD x FIELD uint8 bytes.
+NORMALIZED_SIZE = FIELD * FIELD
 
 
 @dataclass(frozen=True, slots=True)
