@@ -131,7 +131,9 @@ def _archive_tag(path: Path) -> str:
     import yaml
 
     with tarfile.open(path) as archive:
-        member = archive.extractfile("model.yaml")
+        # BentoML writes its members as "./model.yaml"; accept the bare name too.
+        names = [n for n in archive.getnames() if n.removeprefix("./") == "model.yaml"]
+        member = archive.extractfile(names[0]) if names else None
         if member is None:
             raise ValueError(f"{path} holds no model.yaml")
         info = yaml.safe_load(member)

@@ -142,3 +142,15 @@ def test_the_shipped_archive_is_imported_instead_of_training(
     assert ensure.ensure_model(Settings()) == 0
     assert training.calls == 0
     assert store["latest"] is shipped
+
+
+def test_importing_the_shipped_archive_twice_finds_the_model_already_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training import store
+
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
+    first = store.import_archive(store.ARCHIVE)
+    again = store.import_archive(store.ARCHIVE)  # BentoML says "already exists": looked up
+    assert again.tag == first.tag == store._archive_tag(store.ARCHIVE)
+    assert again.metadata == first.metadata
