@@ -10,36 +10,23 @@ Usage: python -m benchmarks.ceiling --duration 10
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmarks.results import CEILING_S, CORPUS_SIZE, Ceiling
 from loadtests.corpus import load_corpus
 
+if TYPE_CHECKING:
+    from multiprocessing.synchronize import Barrier
+
+    from serving.classifier import Classifier
+
 BATCH = 64
-
-
-@dataclass(frozen=True)
-class Ceiling:
-    """Images per second in-process, and where the time goes.
-
-    ``images_per_s`` is measured (wall clock, so it drops when something else runs);
-    ``cpu_bound_images_per_s`` is what the cores would do if the pipeline had them to itself
-    (cores x 1000 / CPU ms per image).
-    """
-
-    processes: int
-    batch: int
-    images_per_s: float
-    preprocess_ms_per_image: float
-    inference_ms_per_image_batched: float
-    inference_ms_single: float
-    cpu_bound_images_per_s: float
 
 
 def model_dir() -> Path:
@@ -52,7 +39,7 @@ def model_dir() -> Path:
     return Path(bentoml.models.get(f"{settings.model_name}:{settings.model_version}").path)
 
 
-def _classifier(threads: int) -> object:
+def _classifier(threads: int) -> Classifier:
     from serving.classifier import Classifier
 
     directory = model_dir()
@@ -65,17 +52,17 @@ def _preprocess(data: bytes) -> np.ndarray:
     return preprocess_bytes(data, max_pixels=40_000_000).pixels
 
 
-def _worker(duration: float, corpus_size: int, start: object, results: mp.Queue) -> None:
+def _worker(duration: float, corpus_size: int, start: Barrier, results: mp.Queue) -> None:
     corpus = [s.data for s in load_corpus(corpus_size)]
     classifier = _classifier(threads=1)
-    start.wait()  # type: ignore[attr-defined] - all workers measure the same window
+    start.wait()  # all workers measure the same window
     ready = time.perf_counter()
     images = 0
     position = 0
     while time.perf_counter() - ready < duration:
         batch = [corpus[(position + i) % len(corpus)] for i in range(BATCH)]
         position += BATCH
-        classifier.predict(np.stack([_preprocess(data) for data in batch]))  # type: ignore[attr-defined]
+        classifier.predict(np.stack([_preprocess(data) for data in batch]))
         images += BATCH
     results.put(images / (time.perf_counter() - ready))
 
@@ -90,21 +77,21 @@ def breakdown(corpus_size: int) -> tuple[float, float, float]:
     start = time.process_time()
     pixels = np.stack([_preprocess(data) for data in corpus])
     preprocess = (time.process_time() - start) * 1000 / len(corpus)
-    classifier.predict(pixels[:BATCH])  # type: ignore[attr-defined]
+    classifier.predict(pixels[:BATCH])
     start = time.process_time()
     for offset in range(0, len(pixels) - BATCH + 1, BATCH):
-        classifier.predict(pixels[offset : offset + BATCH])  # type: ignore[attr-defined]
+        classifier.predict(pixels[offset : offset + BATCH])
     batches = len(pixels) // BATCH
     batched = (time.process_time() - start) * 1000 / (batches * BATCH)
     start = time.process_time()
     for index in range(50):
-        classifier.predict(pixels[index : index + 1])  # type: ignore[attr-defined]
+        classifier.predict(pixels[index : index + 1])
     single = (time.process_time() - start) * 1000 / 50
     return preprocess, batched, single
 
 
 def measure(
-    duration: float = 10.0, corpus_size: int = 400, processes: int | None = None
+    duration: float = CEILING_S, corpus_size: int = CORPUS_SIZE, processes: int | None = None
 ) -> Ceiling:
     """Run the ceiling: ``processes`` workers (one per core by default) for ``duration`` s."""
     processes = processes or len(os.sched_getaffinity(0))
@@ -136,11 +123,11 @@ def measure(
 def main() -> None:
     """Print the ceiling as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--corpus-size", type=int, default=400)
+    parser.add_argument("--duration", type=float, default=CEILING_S)
+    parser.add_argument("--corpus-size", type=int, default=CORPUS_SIZE)
     parser.add_argument("--processes", type=int)
     args = parser.parse_args()
-    print(json.dumps(asdict(measure(args.duration, args.corpus_size, args.processes)), indent=2))
+    print(measure(args.duration, args.corpus_size, args.processes).to_json())
 
 
 if __name__ == "__main__":

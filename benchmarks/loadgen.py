@@ -19,10 +19,9 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402 - gevent must patch first
-import json  # noqa: E402
 import resource  # noqa: E402
 import time  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 import gevent  # noqa: E402
@@ -31,6 +30,13 @@ from gevent.pool import Pool  # noqa: E402
 from geventhttpclient import HTTPClient  # noqa: E402
 
 from benchmarks.answers import answered_digit  # noqa: E402
+from benchmarks.results import (  # noqa: E402
+    CORPUS_SEED,
+    CORPUS_SIZE,
+    DURATION_S,
+    WARMUP_S,
+    LoadResult,
+)
 from loadtests.corpus import load_corpus  # noqa: E402
 from loadtests.multipart import FilePart, encode_multipart  # noqa: E402
 
@@ -62,27 +68,6 @@ class Recorder:
             self.latencies_ms.append(latency_ms)
         else:
             self.errors += 1
-
-
-@dataclass(frozen=True)
-class Result:
-    """What one load level measured."""
-
-    mode: str
-    concurrency: int
-    target_rate: float | None
-    duration_s: float
-    requests: int
-    errors: int
-    rps: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
-    statuses: dict[str, int]
-    loadgen_cpu_s: float
-    all_ok: int  # every 200 answer, warm-up and tail included (records the server wrote)
-    accuracy: float | None  # answered digit == label, over the measured answers
 
 
 class Target:
@@ -194,10 +179,10 @@ def summarize(
     rate: float | None,
     duration: float,
     cpu_s: float,
-) -> Result:
-    """Turn raw latencies into a :class:`Result`."""
+) -> LoadResult:
+    """Turn raw latencies into a :class:`~benchmarks.results.LoadResult`."""
     done = len(recorder.latencies_ms)
-    return Result(
+    return LoadResult(
         mode=mode,
         concurrency=concurrency,
         target_rate=rate,
@@ -224,10 +209,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=float, help="Open loop: requests per second")
     parser.add_argument("--max-in-flight", type=int, default=256)
-    parser.add_argument("--duration", type=float, default=15.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--corpus-size", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--duration", type=float, default=DURATION_S)
+    parser.add_argument("--warmup", type=float, default=WARMUP_S)
+    parser.add_argument("--corpus-size", type=int, default=CORPUS_SIZE)
+    parser.add_argument("--seed", type=int, default=CORPUS_SEED)
     args = parser.parse_args()
     target = Target(args.url, args.field, args.corpus_size, args.seed)
     cpu_before = cpu_seconds()
@@ -239,7 +224,7 @@ def main() -> None:
         mode, concurrency = "closed", args.concurrency
     cpu = cpu_seconds() - cpu_before
     result = summarize(recorder, mode, concurrency, args.rate, args.duration, cpu)
-    print(json.dumps(asdict(result)))
+    print(result.to_json(indent=None))
 
 
 if __name__ == "__main__":

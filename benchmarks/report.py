@@ -2,90 +2,103 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
+
+from benchmarks.results import (
+    COMPARE_AT,
+    SERVICE,
+    Ceiling,
+    Level,
+    LoadResult,
+    Results,
+    TargetResult,
+    Tuning,
+    TuningRow,
+    Verdict,
+)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-SERVICE = "service-cassandra"
-COMPARE_AT = 32
+
+def _run(runs: Sequence[TargetResult], name: str) -> TargetResult | None:
+    return next((run for run in runs if run.name == name), None)
 
 
-def _run(results: dict[str, Any], name: str) -> dict[str, Any] | None:
-    return next((run for run in results["runs"] if run["name"] == name), None)
-
-
-def _level(run: dict[str, Any] | None, concurrency: int) -> dict[str, Any] | None:
-    if run is None:
-        return None
-    return next((lv for lv in run["levels"] if lv["concurrency"] == concurrency), None)
+def _level(run: TargetResult | None, concurrency: int) -> Level | None:
+    return None if run is None else run.at(concurrency)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a is not None and b else None
 
 
-def _cpu(level: dict[str, Any] | None) -> float | None:
-    return None if level is None else level.get("server_cpu_ms_per_request")
+def _peak(run: TargetResult | None) -> float | None:
+    return None if run is None else run.peak_rps
 
 
-def evaluate(results: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _rps(level: Level | None) -> float | None:
+    return None if level is None else level.rps
+
+
+def _p99(level: Level | None) -> float | None:
+    return None if level is None else level.p99_ms
+
+
+def _cpu(level: Level | None) -> float | None:
+    return None if level is None else level.server_cpu_ms_per_request
+
+
+def evaluate(
+    ceiling: Ceiling, runs: Sequence[TargetResult]
+) -> tuple[dict[str, float | None], list[Verdict]]:
     """The ratios the issue asks for and the pass/fail of each target."""
-    service, baseline = _run(results, SERVICE), _run(results, "baseline")
-    off, sqlite = _run(results, "service-none"), _run(results, "service-sqlite")
+    service, baseline = _run(runs, SERVICE), _run(runs, "baseline")
+    off, sqlite = _run(runs, "service-none"), _run(runs, "service-sqlite")
     s32, b32 = _level(service, COMPARE_AT), _level(baseline, COMPARE_AT)
     ratios = {
-        f"service_vs_baseline_rps_at_{COMPARE_AT}": _ratio(s32 and s32["rps"], b32 and b32["rps"]),
-        f"service_vs_baseline_p99_at_{COMPARE_AT}": _ratio(
-            s32 and s32["p99_ms"], b32 and b32["p99_ms"]
-        ),
-        "service_peak_vs_baseline_peak": _ratio(
-            service and service["peak_rps"], baseline and baseline["peak_rps"]
-        ),
-        "service_peak_vs_ceiling": _ratio(
-            service and service["peak_rps"], results["ceiling"]["images_per_s"]
-        ),
-        "cassandra_vs_off_peak_rps": _ratio(
-            service and service["peak_rps"], off and off["peak_rps"]
-        ),
-        "sqlite_vs_off_peak_rps": _ratio(sqlite and sqlite["peak_rps"], off and off["peak_rps"]),
+        f"service_vs_baseline_rps_at_{COMPARE_AT}": _ratio(_rps(s32), _rps(b32)),
+        f"service_vs_baseline_p99_at_{COMPARE_AT}": _ratio(_p99(s32), _p99(b32)),
+        "service_peak_vs_baseline_peak": _ratio(_peak(service), _peak(baseline)),
+        "service_peak_vs_ceiling": _ratio(_peak(service), ceiling.images_per_s),
+        "cassandra_vs_off_peak_rps": _ratio(_peak(service), _peak(off)),
+        "sqlite_vs_off_peak_rps": _ratio(_peak(sqlite), _peak(off)),
         f"server_cpu_per_request_cassandra_vs_off_at_{COMPARE_AT}": _ratio(
             _cpu(s32), _cpu(_level(off, COMPARE_AT))
         ),
-        f"cassandra_node_cpu_ms_per_request_at_{COMPARE_AT}": (s32 or {}).get(
-            "cassandra_cpu_ms_per_request"
+        f"cassandra_node_cpu_ms_per_request_at_{COMPARE_AT}": (
+            None if s32 is None else s32.cassandra_cpu_ms_per_request
         ),
     }
-    return ratios, _targets(results, ratios, service, s32, b32)
+    return ratios, _targets(runs, ratios, service, s32, b32)
 
 
 def _targets(
-    results: dict[str, Any],
-    ratios: dict[str, Any],
-    service: dict[str, Any] | None,
-    s32: dict[str, Any] | None,
-    b32: dict[str, Any] | None,
-) -> list[dict[str, Any]]:
+    runs: Sequence[TargetResult],
+    ratios: dict[str, float | None],
+    service: TargetResult | None,
+    s32: Level | None,
+    b32: Level | None,
+) -> list[Verdict]:
     targets = []
     speedup = ratios[f"service_vs_baseline_rps_at_{COMPARE_AT}"]
-    lower_p99 = s32 is not None and b32 is not None and s32["p99_ms"] < b32["p99_ms"]
+    lower_p99 = s32 is not None and b32 is not None and s32.p99_ms < b32.p99_ms
     targets.append(
         _target(
             f"throughput at {COMPARE_AT} users >= 10x baseline, lower p99",
-            f"{speedup}x, p99 {s32 and s32['p99_ms']} vs {b32 and b32['p99_ms']} ms",
+            f"{speedup}x, p99 {_p99(s32)} vs {_p99(b32)} ms",
             speedup is not None and speedup >= 10 and lower_p99,
         )
     )
-    half = service and service.get("half_load")
+    half = service.half_load if service else None
     targets.append(
         _target(
             "p99 < 100 ms at half the service's peak throughput",
-            f"p99 {half['p99_ms']} ms at {half['target_rate']} req/s" if half else "not run",
-            bool(half) and half["p99_ms"] < 100,
+            f"p99 {half.p99_ms} ms at {half.target_rate} req/s" if half else "not run",
+            half is not None and half.p99_ms < 100,
         )
     )
     cost = ratios["cassandra_vs_off_peak_rps"]
@@ -96,13 +109,11 @@ def _targets(
             cost is not None and cost >= 0.9,
         )
     )
-    service_runs = [run for run in results["runs"] if run["name"].startswith("service")]
+    service_runs = [run for run in runs if run.name.startswith("service")]
     failed = sum(_errors(run) for run in service_runs)
     targets.append(_target("zero failed requests (service)", f"{failed} failed", failed == 0))
     lost = {
-        run["name"]: run["answered"] - run["recorded"]
-        for run in service_runs
-        if run["recorded"] is not None
+        run.name: run.answered - run.recorded for run in service_runs if run.recorded is not None
     }
     targets.append(
         _target(
@@ -114,21 +125,21 @@ def _targets(
     return targets
 
 
-def _errors(run: dict[str, Any]) -> int:
-    half = run.get("half_load") or {"errors": 0}
-    return sum(level["errors"] for level in run["levels"]) + half["errors"]
+def _errors(run: TargetResult) -> int:
+    half = run.half_load.errors if run.half_load else 0
+    return sum(level.errors for level in run.levels) + half
 
 
-def _target(name: str, measured: str, ok: bool) -> dict[str, Any]:
-    return {"target": name, "measured": measured, "passed": bool(ok)}
+def _target(name: str, measured: str, ok: bool) -> Verdict:
+    return Verdict(target=name, measured=measured, passed=bool(ok))
 
 
-def clean(results: dict[str, Any]) -> bool:
+def clean(results: Results) -> bool:
     """No failed request and no lost record (the hard requirements; speed targets are reported)."""
-    return all(t["passed"] for t in results["targets"] if t["target"].startswith("zero"))
+    return all(t.passed for t in results.targets if t.target.startswith("zero"))
 
 
-def table(results: dict[str, Any]) -> str:
+def table(results: Results) -> str:
     """The main table as Markdown."""
     lines = [
         "| configuration | users | req/s | p50 ms | p95 ms | p99 ms | errors | accuracy "
@@ -136,51 +147,46 @@ def table(results: dict[str, Any]) -> str:
         "| peak RSS Cassandra MB | cores: server / Cassandra / generator / other "
         "| CPU ms per request: server / Cassandra |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
-        f"| ceiling (in-process, {results['ceiling']['processes']} processes, batch "
-        f"{results['ceiling']['batch']}) | - | {results['ceiling']['images_per_s']:.0f} images/s "
+        f"| ceiling (in-process, {results.ceiling.processes} processes, batch "
+        f"{results.ceiling.batch}) | - | {results.ceiling.images_per_s:.0f} images/s "
         "| | | | | | | | | |",
     ]
-    for run in results["runs"]:
-        cassandra = run["cassandra_peak_rss_mb"]
-        for level in run["levels"]:
+    for run in results.runs:
+        cassandra = run.cassandra_peak_rss_mb
+        for level in run.levels:
             lines.append(
-                f"| {run['description']} | {level['concurrency']} | {level['rps']:.1f} "
-                f"| {level['p50_ms']:.1f} | {level['p95_ms']:.1f} | {level['p99_ms']:.1f} "
-                f"| {level['errors']} | {_accuracy(level)} | {run['server_peak_rss_mb']:.0f} "
+                f"| {run.description} | {level.concurrency} | {level.rps:.1f} "
+                f"| {level.p50_ms:.1f} | {level.p95_ms:.1f} | {level.p99_ms:.1f} "
+                f"| {level.errors} | {_accuracy(level)} | {run.server_peak_rss_mb:.0f} "
                 f"| {'' if cassandra is None else f'{cassandra:.0f}'} | {_cores(level)} "
                 f"| {_cpu_cost(level)} |"
             )
-        half = run.get("half_load")
+        half = run.half_load
         if half:
             lines.append(
-                f"| {run['description']}, open loop at {half['target_rate']} req/s | - "
-                f"| {half['rps']:.1f} | {half['p50_ms']:.1f} | {half['p95_ms']:.1f} "
-                f"| {half['p99_ms']:.1f} | {half['errors']} | {_accuracy(half)} | | | | |"
+                f"| {run.description}, open loop at {half.target_rate} req/s | - "
+                f"| {half.rps:.1f} | {half.p50_ms:.1f} | {half.p95_ms:.1f} "
+                f"| {half.p99_ms:.1f} | {half.errors} | {_accuracy(half)} | | | | |"
             )
     return "\n".join(lines)
 
 
-def _cores(level: dict[str, Any]) -> str:
-    keys = ("cores_server", "cores_cassandra", "cores_loadgen", "cores_other")
-    if not all(key in level for key in keys):
-        return ""
-    return " / ".join(f"{level[key]:.2f}" for key in keys)
+def _cores(level: Level) -> str:
+    cores = (level.cores_server, level.cores_cassandra, level.cores_loadgen, level.cores_other)
+    return " / ".join(f"{value:.2f}" for value in cores)
 
 
-def _accuracy(level: dict[str, Any]) -> str:
-    value = level.get("accuracy")
-    return "" if value is None else f"{value:.1%}"
+def _accuracy(level: LoadResult) -> str:
+    return "" if level.accuracy is None else f"{level.accuracy:.1%}"
 
 
-def _cpu_cost(level: dict[str, Any]) -> str:
-    if "server_cpu_ms_per_request" not in level:
-        return ""
-    cassandra = level["cassandra_cpu_ms_per_request"]
+def _cpu_cost(level: Level) -> str:
+    cassandra = level.cassandra_cpu_ms_per_request
     shown = f"{cassandra:.1f}" if cassandra else "-"
-    return f"{level['server_cpu_ms_per_request']:.1f} / {shown}"
+    return f"{level.server_cpu_ms_per_request:.1f} / {shown}"
 
 
-def charts(results: dict[str, Any], out: Path) -> list[Path]:
+def charts(results: Results, out: Path) -> list[Path]:
     """Throughput and p99 latency against concurrency, one line per configuration."""
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -189,12 +195,13 @@ def charts(results: dict[str, Any], out: Path) -> list[Path]:
         ("p99_ms", "p99 latency (ms)", "latency_p99.png", True),
     ):
         fig, axis = plt.subplots(figsize=(8, 4.5))
-        for run in results["runs"]:
-            xs = [level["concurrency"] for level in run["levels"]]
-            axis.plot(xs, [level[key] for level in run["levels"]], marker="o", label=run["name"])
+        for run in results.runs:
+            xs = [level.concurrency for level in run.levels]
+            ys = [getattr(level, key) for level in run.levels]
+            axis.plot(xs, ys, marker="o", label=run.name)
         if key == "rps":
             axis.axhline(
-                results["ceiling"]["images_per_s"], color="black", linestyle="--", label="ceiling"
+                results.ceiling.images_per_s, color="black", linestyle="--", label="ceiling"
             )
         axis.set_xscale("log", base=2)
         if log_scale:
@@ -211,40 +218,56 @@ def charts(results: dict[str, Any], out: Path) -> list[Path]:
     return paths
 
 
+def tuning_table(rows: Sequence[TuningRow], concurrency: int) -> str:
+    """The tuning sweep as Markdown."""
+    lines = [
+        f"| workers | threads | inference threads | req/s at {concurrency} | p50 ms | p99 ms "
+        "| errors "
+        "| server CPU ms/request | server cores | other cores | peak RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.workers} | {row.threads} | {row.inference_threads} | {row.rps} "
+            f"| {row.p50_ms} | {row.p99_ms} | {row.errors} "
+            f"| {row.server_cpu_ms_per_request} | {row.cores_server} "
+            f"| {row.cores_other} | {row.server_peak_rss_mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def _tuning_section(path: Path) -> list[str]:
     if not path.exists():
         return []
-    from benchmarks.tune import table as tuning_table
-
-    tuning = json.loads(path.read_text())
+    tuning = Tuning.from_json(path.read_text())
     return [
         "## Tuning sweep",
         "",
-        f"`python -m benchmarks.tune` (recording off, {tuning['concurrency']} users, "
-        f"{tuning['duration_s']:g} s per configuration, a separate run):",
+        f"`python -m benchmarks.tune` (recording off, {tuning.concurrency} users, "
+        f"{tuning.duration_s:g} s per configuration, a separate run):",
         "",
-        tuning_table(tuning["rows"], tuning["concurrency"]),
+        tuning_table(tuning.rows, tuning.concurrency),
         "",
     ]
 
 
-def markdown(results: dict[str, Any], chart_paths: list[Path], repo: Path) -> str:
+def markdown(results: Results, chart_paths: list[Path], repo: Path) -> str:
     """The whole BENCHMARKS.md."""
-    machine, config = results["machine"], results["config"]
-    ceiling = results["ceiling"]
-    pinned = config["loadgen_cpus"]
+    machine, config = results.machine, results.config
+    ceiling = results.ceiling
+    pinned = config.loadgen_cpus
     lines = [
         "# Benchmarks",
         "",
-        f"Generated by `{results['command'].strip()}` (what `make bench` runs) at "
-        f"{results['generated_at']} (took {results['elapsed_s']} s). Raw numbers: "
+        f"Generated by `{results.command.strip()}` (what `make bench` runs) at "
+        f"{results.generated_at} (took {results.elapsed_s} s). Raw numbers: "
         "`benchmarks/results/latest.json`. Do not edit by hand: run `make bench` again.",
         "",
         "## Machine and method",
         "",
-        f"- {machine['cpu']}, **{machine['cores']} logical cores**, {machine['memory_gb']} GB RAM, "
-        f"{machine['os']}, Python {machine['python']}; load average before the run "
-        f"{machine['load_before']}.",
+        f"- {machine.cpu}, **{machine.cores} logical cores**, {machine.memory_gb} GB RAM, "
+        f"{machine.os}, Python {machine.python}; load average before the run "
+        f"{machine.load_before}.",
         "- **The load generator, the server under test and the Cassandra node share these cores.** "
         + (
             f"The generator (one single-threaded gevent process) is pinned to CPU {pinned}; the "
@@ -255,41 +278,41 @@ def markdown(results: dict[str, Any], chart_paths: list[Path], repo: Path) -> st
         + "Its CPU use per level is in the JSON (`loadgen_cpu_s`). Every configuration gets the "
         "same generator, the same images, the same levels and the same durations.",
         f"- Closed loop: N connections each sending the next request as soon as the answer "
-        f"arrives, {config['duration_s']:g} s measured after {config['warmup_s']:g} s warm-up per "
-        f"level; before its first level each configuration gets {config.get('prewarm_s', 3):g} s "
-        f"of unmeasured load at {config.get('prewarm_users', 4)} users (caches, pools, the "
+        f"arrives, {config.duration_s:g} s measured after {config.warmup_s:g} s warm-up per "
+        f"level; before its first level each configuration gets {config.prewarm_s:g} s "
+        f"of unmeasured load at {config.prewarm_users} users (caches, pools, the "
         "Cassandra JVM's JIT). The open-loop row sends at a fixed rate (half the "
         "peak) and measures latency from the scheduled start, so queueing is not hidden.",
-        f"- Images: {config['corpus_size']} real MNIST test digits as PNG/JPEG from 28x28 to "
+        f"- Images: {config.corpus_size} real MNIST test digits as PNG/JPEG from 28x28 to "
         "1600x1200 photo-like (`loadtests/corpus.py`), sent round-robin.",
         "- The service is measured on `POST /predict` (full JSON answer, record written before "
         "the answer); the baseline on its `POST /upload` (text answer). The Cassandra node "
         "(one, 512 MB heap) stays up during the SQLite and recording-off runs too.",
-        f"- Service settings: {config['service_env'] or 'defaults from settings.py'}.",
+        f"- Service settings: {config.service_env or 'defaults from settings.py'}.",
         "",
         "## Results",
         "",
         table(results),
         "",
         f"Ceiling breakdown (one process, one inference thread, CPU time): preprocessing "
-        f"{ceiling['preprocess_ms_per_image']} ms/image, inference "
-        f"{ceiling['inference_ms_per_image_batched']} ms/image in batches of {ceiling['batch']}, "
-        f"{ceiling['inference_ms_single']} ms for a batch of one; with the cores to itself the "
-        f"pipeline would do {ceiling['cpu_bound_images_per_s']:.0f} images/s.",
+        f"{ceiling.preprocess_ms_per_image} ms/image, inference "
+        f"{ceiling.inference_ms_per_image_batched} ms/image in batches of {ceiling.batch}, "
+        f"{ceiling.inference_ms_single} ms for a batch of one; with the cores to itself the "
+        f"pipeline would do {ceiling.cpu_bound_images_per_s:.0f} images/s.",
         "",
         "## Ratios",
         "",
         "| ratio | value |",
         "|---|---:|",
-        *(f"| {name.replace('_', ' ')} | {value} |" for name, value in results["ratios"].items()),
+        *(f"| {name.replace('_', ' ')} | {value} |" for name, value in results.ratios.items()),
         "",
         "## Targets",
         "",
         "| target | measured | verdict |",
         "|---|---|---|",
         *(
-            f"| {t['target']} | {t['measured']} | {'PASS' if t['passed'] else 'FAIL'} |"
-            for t in results["targets"]
+            f"| {t.target} | {t.measured} | {'PASS' if t.passed else 'FAIL'} |"
+            for t in results.targets
         ),
         "",
         "## Records",
@@ -297,9 +320,8 @@ def markdown(results: dict[str, Any], chart_paths: list[Path], repo: Path) -> st
         "| configuration | answered (200) | recorded in the store |",
         "|---|---:|---:|",
         *(
-            f"| {run['name']} | {run['answered']} | "
-            f"{'-' if run['recorded'] is None else run['recorded']} |"
-            for run in results["runs"]
+            f"| {run.name} | {run.answered} | {'-' if run.recorded is None else run.recorded} |"
+            for run in results.runs
         ),
         "",
         "## Charts",

@@ -15,7 +15,6 @@ Usage: python -m benchmarks.run [--levels 1,8,32,64] [--duration 15]
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -23,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,23 @@ import psutil
 from benchmarks import report
 from benchmarks.ceiling import measure as measure_ceiling
 from benchmarks.ceiling import model_dir
+from benchmarks.results import (
+    CEILING_S,
+    CORPUS_SIZE,
+    DURATION_S,
+    LEVELS,
+    LOADGEN_CPUS,
+    RESULTS,
+    SERVICE,
+    TARGETS,
+    WARMUP_S,
+    BenchConfig,
+    Level,
+    LoadResult,
+    Machine,
+    Results,
+    TargetResult,
+)
 from imaging.contract import KERAS_FILE
 from loadtests.corpus import describe, load_corpus
 from loadtests.stack import (
@@ -48,59 +64,53 @@ from loadtests.stack import (
 
 log = logging.getLogger("benchmarks")
 
-RESULTS = REPO / "benchmarks" / "results"
 WORK = REPO / "var" / "bench"
 BENCH_KEYSPACE = "digits_bench"
 BASELINE_KEYSPACE = "mnist_baseline"
 #: The benchmark's own Cassandra node, apart from the development node on 127.0.0.1.
 CASSANDRA_ADDRESS = "127.0.0.20"
-#: Unmeasured load before each configuration's first level.
-PREWARM_S = 8.0
-PREWARM_USERS = 8
 
 
-@dataclass
-class TargetRun:
-    """One server configuration swept over the concurrency levels."""
+@dataclass(frozen=True)
+class Sweep:
+    """What :func:`sweep` measured against one server."""
 
-    name: str
-    description: str
-    endpoint: str
-    levels: list[dict[str, Any]] = field(default_factory=list)
-    half_load: dict[str, Any] | None = None
-    server_peak_rss_mb: float = 0.0
-    cassandra_peak_rss_mb: float | None = None
-    answered: int = 0
-    recorded: int | None = None
+    levels: list[Level]
+    answered: int  # 200 answers, the prewarm included
+    server_peak_rss_mb: float
+    cassandra_peak_rss_mb: float | None
 
     @property
     def peak_rps(self) -> float:
         """Best throughput over the levels."""
-        return max((level["rps"] for level in self.levels), default=0.0)
+        return max((level.rps for level in self.levels), default=0.0)
 
-    def at(self, concurrency: int) -> dict[str, Any] | None:
-        """The level measured at ``concurrency``, if any."""
-        return next((lv for lv in self.levels if lv["concurrency"] == concurrency), None)
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """What to run."""
-
-    levels: tuple[int, ...]
-    duration_s: float
-    warmup_s: float
-    corpus_size: int
-    ceiling_s: float
-    loadgen_cpus: set[int] | None
-    service_env: dict[str, str]
-    targets: tuple[str, ...]
+    def result(
+        self,
+        name: str,
+        description: str,
+        endpoint: str,
+        half: LoadResult | None,
+        recorded: int | None,
+    ) -> TargetResult:
+        """The configuration's result, with its open-loop run and the store's count, if any."""
+        return TargetResult(
+            name=name,
+            description=description,
+            endpoint=endpoint,
+            levels=self.levels,
+            half_load=half,
+            server_peak_rss_mb=self.server_peak_rss_mb,
+            cassandra_peak_rss_mb=self.cassandra_peak_rss_mb,
+            answered=self.answered + (half.all_ok if half else 0),
+            recorded=recorded,
+        )
 
 
 def run_loadgen(
     url: str, field_name: str, config: BenchConfig, concurrency: int = 0, rate: float = 0.0
-) -> dict[str, Any]:
-    """One load level in a separate (optionally pinned) process; its JSON result."""
+) -> LoadResult:
+    """One load level in a separate (optionally pinned) process; its result."""
     argv = [
         sys.executable, "-m", "benchmarks.loadgen", "--url", url, "--field", field_name,
         "--duration", str(config.duration_s), "--warmup", str(config.warmup_s),
@@ -119,33 +129,36 @@ def run_loadgen(
     out, err = process.communicate(timeout=config.duration_s + config.warmup_s + 180)
     if process.returncode != 0:
         raise RuntimeError(f"load generator failed: {err.decode(errors='replace')[-2000:]}")
-    return json.loads(out)
+    return LoadResult.from_json(out)
 
 
 def sweep(
-    run: TargetRun, server: Server, field_name: str, config: BenchConfig, cassandra: list[int]
-) -> None:
+    name: str, url: str, server: Server, field_name: str, config: BenchConfig, cassandra: list[int]
+) -> Sweep:
     """Measure every concurrency level against a running server, with peak memory."""
-    url = server.url + run.endpoint
     # Unmeasured: fills caches and pools and lets the JVM (Cassandra) compile its hot paths.
-    warmup = run_loadgen(url, field_name, _short(config), concurrency=PREWARM_USERS)
-    run.answered += warmup["all_ok"]
+    warmup = run_loadgen(url, field_name, _short(config), concurrency=config.prewarm_users)
+    answered = warmup.all_ok
+    levels = []
     watched = {"server": [server.pid], "cassandra": cassandra}
     with PeakMemory(watched) as memory:
         for concurrency in config.levels:
             before = _cpu_snapshot(watched)
             result = run_loadgen(url, field_name, config, concurrency=concurrency)
-            result.update(_cpu_share(before, _cpu_snapshot(watched), result))
-            run.levels.append(result)
-            run.answered += result["all_ok"]
+            share = _cpu_share(before, _cpu_snapshot(watched), result)
+            levels.append(Level(**result.model_dump(), **share))
+            answered += result.all_ok
             log.info(
                 "%-18s c=%-3d %7.1f req/s  p50 %7.1f  p95 %7.1f  p99 %7.1f ms  errors %d",
-                run.name, concurrency, result["rps"], result["p50_ms"], result["p95_ms"],
-                result["p99_ms"], result["errors"],
+                name, concurrency, result.rps, result.p50_ms, result.p95_ms, result.p99_ms,
+                result.errors,
             )  # fmt: skip
-    run.server_peak_rss_mb = round(memory.peaks["server"] / 2**20, 1)
-    if cassandra:
-        run.cassandra_peak_rss_mb = round(memory.peaks["cassandra"] / 2**20, 1)
+    return Sweep(
+        levels=levels,
+        answered=answered,
+        server_peak_rss_mb=round(memory.peaks["server"] / 2**20, 1),
+        cassandra_peak_rss_mb=round(memory.peaks["cassandra"] / 2**20, 1) if cassandra else None,
+    )
 
 
 def _cpu_snapshot(watched: dict[str, list[int]]) -> dict[str, float]:
@@ -156,7 +169,7 @@ def _cpu_snapshot(watched: dict[str, list[int]]) -> dict[str, float]:
 
 
 def _cpu_share(
-    before: dict[str, float], after: dict[str, float], result: dict[str, Any]
+    before: dict[str, float], after: dict[str, float], result: LoadResult
 ) -> dict[str, float]:
     """Cores used during one level by the server, Cassandra, the generator and everything else.
 
@@ -165,9 +178,9 @@ def _cpu_share(
     """
     wall = after["wall"] - before["wall"]
     used = {name: after[name] - before[name] for name in ("server", "cassandra", "system")}
-    loadgen = result["loadgen_cpu_s"]
+    loadgen = result.loadgen_cpu_s
     other = used["system"] - used["server"] - used["cassandra"] - loadgen
-    answered = max(1, result["all_ok"])
+    answered = max(1, result.all_ok)
     return {
         "cores_server": round(used["server"] / wall, 2),
         "cores_cassandra": round(used["cassandra"] / wall, 2),
@@ -178,20 +191,21 @@ def _cpu_share(
     }
 
 
-def half_load(run: TargetRun, server: Server, field_name: str, config: BenchConfig) -> None:
+def half_load(
+    name: str, url: str, swept: Sweep, field_name: str, config: BenchConfig
+) -> LoadResult:
     """Open loop at half the peak throughput: the latency a well-provisioned service gives."""
-    rate = max(1.0, round(run.peak_rps / 2, 1))
-    result = run_loadgen(server.url + run.endpoint, field_name, config, rate=rate)
-    run.half_load = result
-    run.answered += result["all_ok"]
+    rate = max(1.0, round(swept.peak_rps / 2, 1))
+    result = run_loadgen(url, field_name, config, rate=rate)
     log.info(
         "%-18s open loop at %.1f req/s: p50 %.1f  p95 %.1f  p99 %.1f ms  errors %d",
-        run.name, rate, result["p50_ms"], result["p95_ms"], result["p99_ms"], result["errors"],
+        name, rate, result.p50_ms, result.p95_ms, result.p99_ms, result.errors,
     )  # fmt: skip
+    return result
 
 
 def _short(config: BenchConfig) -> BenchConfig:
-    return BenchConfig(**{**asdict(config), "duration_s": PREWARM_S, "warmup_s": 0.0})
+    return config.model_copy(update={"duration_s": config.prewarm_s, "warmup_s": 0.0})
 
 
 def recorded_today(store_url: str, timeout: float = 60.0) -> int:
@@ -227,14 +241,13 @@ def migrate_keyspace(store_url: str) -> None:
 
 def service_target(
     name: str, store_url: str, config: BenchConfig, cassandra: list[int]
-) -> TargetRun:
+) -> TargetResult:
     """Sweep the service with one store and count what it recorded."""
     descriptions = {
         "service-cassandra": "this service, Cassandra store",
         "service-sqlite": "this service, SQLite store",
         "service-none": "this service, recording off",
     }
-    run = TargetRun(name, descriptions[name], "/predict")
     shutil.rmtree(WORK / f"spool-{name}", ignore_errors=True)  # no replay of an earlier run
     env = {
         **config.service_env,
@@ -243,18 +256,16 @@ def service_target(
         "DIGITS_LOG_LEVEL": "WARNING",
     }
     server = bentoml_server(free_port(), env, log_path=WORK / f"{name}.log")
+    url = server.url + "/predict"
     with running(server):
-        sweep(run, server, "image", config, cassandra if "cassandra" in name else [])
-        if name == "service-cassandra":
-            half_load(run, server, "image", config)
-    if not store_url.startswith("none:"):
-        run.recorded = recorded_today(store_url)
-    return run
+        swept = sweep(name, url, server, "image", config, cassandra if "cassandra" in name else [])
+        half = half_load(name, url, swept, "image", config) if name == SERVICE else None
+    recorded = None if store_url.startswith("none:") else recorded_today(store_url)
+    return swept.result(name, descriptions[name], "/predict", half, recorded)
 
 
-def baseline_target(config: BenchConfig, cassandra: list[int]) -> TargetRun:
+def baseline_target(config: BenchConfig, cassandra: list[int]) -> TargetResult:
     """Sweep the Flask baseline (Cassandra insert per request) and count its rows."""
-    run = TargetRun("baseline", "original design: Flask + disk + predict + sync insert", "/upload")
     uploads = WORK / "baseline-uploads"
     argv = [
         sys.executable, "-m", "benchmarks.baselines.flask_app",
@@ -265,11 +276,12 @@ def baseline_target(config: BenchConfig, cassandra: list[int]) -> TargetRun:
     url = f"http://127.0.0.1:{argv[argv.index('--port') + 1]}"
     server = Server("baseline", argv, url, ready_path="/healthz", log_path=WORK / "baseline.log")
     with running(server):
-        sweep(run, server, "image01", config, cassandra)
-        half_load(run, server, "image01", config)
-    run.recorded = _count_rows(f"SELECT COUNT(*) FROM {BASELINE_KEYSPACE}.predictions")
+        swept = sweep("baseline", url + "/upload", server, "image01", config, cassandra)
+        half = half_load("baseline", url + "/upload", swept, "image01", config)
+    recorded = _count_rows(f"SELECT COUNT(*) FROM {BASELINE_KEYSPACE}.predictions")
     shutil.rmtree(uploads, ignore_errors=True)
-    return run
+    description = "original design: Flask + disk + predict + sync insert"
+    return swept.result("baseline", description, "/upload", half, recorded)
 
 
 def _cassandra_session() -> Any:
@@ -295,7 +307,7 @@ def _drop_keyspaces() -> None:
         session.cluster.shutdown()
 
 
-def machine() -> dict[str, Any]:
+def machine() -> Machine:
     """What the numbers were measured on."""
     cpu_model = next(
         (
@@ -305,32 +317,32 @@ def machine() -> dict[str, Any]:
         ),
         platform.processor(),
     )
-    return {
-        "cpu": cpu_model,
-        "cores": psutil.cpu_count(logical=True),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "load_before": [round(x, 2) for x in os.getloadavg()],
-    }
+    return Machine(
+        cpu=cpu_model,
+        cores=psutil.cpu_count(logical=True),
+        memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
+        os=f"{platform.system()} {platform.release()}",
+        python=platform.python_version(),
+        load_before=[round(x, 2) for x in os.getloadavg()],
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line of the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levels", default="1,8,32,64", help="Concurrency levels")
-    parser.add_argument("--duration", type=float, default=15.0, help="Seconds per level")
-    parser.add_argument("--warmup", type=float, default=2.0, help="Unmeasured seconds per level")
-    parser.add_argument("--ceiling-duration", type=float, default=10.0)
-    parser.add_argument("--corpus-size", type=int, default=400)
+    parser.add_argument("--levels", default=_csv(LEVELS), help="Concurrency levels")
+    parser.add_argument("--duration", type=float, default=DURATION_S, help="Seconds per level")
     parser.add_argument(
-        "--loadgen-cpu", default="1", help="CPU(s) the load generator is pinned to ('' = none)"
+        "--warmup", type=float, default=WARMUP_S, help="Unmeasured seconds per level"
     )
+    parser.add_argument("--ceiling-duration", type=float, default=CEILING_S)
+    parser.add_argument("--corpus-size", type=int, default=CORPUS_SIZE)
     parser.add_argument(
-        "--targets",
-        default="service-cassandra,service-sqlite,service-none,baseline",
-        help="Which configurations to run",
+        "--loadgen-cpu",
+        default=_csv(LOADGEN_CPUS),
+        help="CPU(s) the load generator is pinned to ('' = none)",
     )
+    parser.add_argument("--targets", default=_csv(TARGETS), help="Which configurations to run")
     parser.add_argument("--workers", help="DIGITS_WORKERS for the service")
     parser.add_argument("--threads", help="DIGITS_THREADS for the service")
     parser.add_argument("--inference-threads", help="DIGITS_INFERENCE_THREADS for the service")
@@ -344,6 +356,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _csv(values: tuple[object, ...]) -> str:
+    return ",".join(str(value) for value in values)
+
+
 def config_from(args: argparse.Namespace) -> BenchConfig:
     """BenchConfig from parsed options."""
     env = {
@@ -355,16 +371,16 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         )
         if value
     }
-    cpus = {int(c) for c in args.loadgen_cpu.split(",") if c.strip()} or None
+    cpus = sorted({int(c) for c in args.loadgen_cpu.split(",") if c.strip()})
     return BenchConfig(
-        levels=tuple(int(x) for x in args.levels.split(",")),
+        levels=[int(x) for x in args.levels.split(",")],
         duration_s=args.duration,
         warmup_s=args.warmup,
         corpus_size=args.corpus_size,
         ceiling_s=args.ceiling_duration,
         loadgen_cpus=cpus,
         service_env=env,
-        targets=tuple(t.strip() for t in args.targets.split(",") if t.strip()),
+        targets=[t.strip() for t in args.targets.split(",") if t.strip()],
     )
 
 
@@ -381,26 +397,23 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     log.info("corpus: %s", describe(load_corpus(config.corpus_size)))
     log.info("phase 1/3: ceiling (in-process, %d s)", config.ceiling_s)
-    ceiling = asdict(measure_ceiling(config.ceiling_s, config.corpus_size))
-    log.info("ceiling: %.0f images/s", ceiling["images_per_s"])
+    ceiling = measure_ceiling(config.ceiling_s, config.corpus_size)
+    log.info("ceiling: %.0f images/s", ceiling.images_per_s)
     runs = run_http_phases(config, args.keep_cassandra)
-    results = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": info,
-        "config": {
-            **asdict(config),
-            "loadgen_cpus": sorted(config.loadgen_cpus or []),
-            "prewarm_s": PREWARM_S,
-            "prewarm_users": PREWARM_USERS,
-        },
-        "command": "python -m benchmarks.run "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
-        "ceiling": ceiling,
-        "runs": [asdict(run) | {"peak_rps": run.peak_rps} for run in runs],
-        "elapsed_s": round(time.monotonic() - began),
-    }
-    results["ratios"], results["targets"] = report.evaluate(results)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    elapsed_s = round(time.monotonic() - began)
+    ratios, targets = report.evaluate(ceiling, runs)
+    results = Results(
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        machine=info,
+        config=config,
+        command="python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        ceiling=ceiling,
+        runs=runs,
+        elapsed_s=elapsed_s,
+        ratios=ratios,
+        targets=targets,
+    )
+    (RESULTS / "latest.json").write_text(results.to_json())
     charts = report.charts(results, RESULTS)
     args.markdown.write_text(report.markdown(results, charts, REPO))
     print(report.table(results))
@@ -410,25 +423,25 @@ def main(argv: list[str] | None = None) -> int:
 
 def render(markdown: Path) -> int:
     """Rewrite BENCHMARKS.md and charts from the last results (e.g. after editing analysis.md)."""
-    results = json.loads((RESULTS / "latest.json").read_text())
+    results = Results.from_json((RESULTS / "latest.json").read_text())
     charts = report.charts(results, RESULTS)
     markdown.write_text(report.markdown(results, charts, REPO))
     log.info("re-rendered %s from %s", markdown, RESULTS / "latest.json")
     return 0
 
 
-def run_http_phases(config: BenchConfig, keep_cassandra: bool) -> list[TargetRun]:
+def run_http_phases(config: BenchConfig, keep_cassandra: bool) -> list[TargetResult]:
     """Phases 2 and 3 with the benchmark's own Cassandra node up for their whole duration."""
     from devtools.cassandra.node import LocalCluster
 
     cluster = LocalCluster(base_dir=WORK / "cassandra", first_address=CASSANDRA_ADDRESS)
     log.info("starting the benchmark's Cassandra node on %s", CASSANDRA_ADDRESS)
     cluster.start()
-    runs: list[TargetRun] = []
+    runs: list[TargetResult] = []
     try:
         _drop_keyspaces()
         migrate_keyspace(cluster.store_url(BENCH_KEYSPACE))
-        pids = [int(row["pid"]) for row in cluster.status() if row["pid"]]
+        pids = [pid for row in cluster.status() if isinstance(pid := row["pid"], int)]
         stores = {
             "service-cassandra": cluster.store_url(BENCH_KEYSPACE),
             "service-sqlite": f"sqlite:///{WORK / 'predictions.db'}",

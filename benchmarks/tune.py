@@ -11,12 +11,12 @@ Usage: python -m benchmarks.tune [--concurrency 32] [--duration 10]
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from typing import Any
 
-from benchmarks.run import RESULTS, WORK, BenchConfig, service_target
+from benchmarks.report import tuning_table
+from benchmarks.results import COMPARE_AT, RESULTS, TUNE_DURATION_S, BenchConfig, Tuning, TuningRow
+from benchmarks.run import WORK, service_target
 
 log = logging.getLogger("benchmarks.tune")
 
@@ -30,7 +30,7 @@ CONFIGS: tuple[tuple[int, int, int], ...] = (
 )
 
 
-def sweep(concurrency: int, duration: float) -> list[dict[str, Any]]:
+def sweep(concurrency: int, duration: float) -> list[TuningRow]:
     """Measure every configuration of :data:`CONFIGS`."""
     rows = []
     for index, (workers, threads, inference_threads) in enumerate(CONFIGS, start=1):
@@ -41,67 +41,45 @@ def sweep(concurrency: int, duration: float) -> list[dict[str, Any]]:
         }
         log.info("config %d/%d: %s", index, len(CONFIGS), env)
         config = BenchConfig(
-            levels=(concurrency,),
+            levels=[concurrency],
             duration_s=duration,
-            warmup_s=2.0,
-            corpus_size=400,
             ceiling_s=0.0,
-            loadgen_cpus={1},
             service_env=env,
-            targets=("service-none",),
+            targets=["service-none"],
         )
         run = service_target("service-none", "none://", config, [])
         level = run.levels[0]
         rows.append(
-            {
-                "workers": workers,
-                "threads": threads,
-                "inference_threads": inference_threads,
-                "rps": round(level["rps"], 1),
-                "p50_ms": level["p50_ms"],
-                "p99_ms": level["p99_ms"],
-                "errors": level["errors"],
-                "server_cpu_ms_per_request": level["server_cpu_ms_per_request"],
-                "cores_server": level["cores_server"],
-                "cores_other": level["cores_other"],
-                "server_peak_rss_mb": run.server_peak_rss_mb,
-            }
+            TuningRow(
+                workers=workers,
+                threads=threads,
+                inference_threads=inference_threads,
+                rps=round(level.rps, 1),
+                p50_ms=level.p50_ms,
+                p99_ms=level.p99_ms,
+                errors=level.errors,
+                server_cpu_ms_per_request=level.server_cpu_ms_per_request,
+                cores_server=level.cores_server,
+                cores_other=level.cores_other,
+                server_peak_rss_mb=run.server_peak_rss_mb,
+            )
         )
     return rows
-
-
-def table(rows: list[dict[str, Any]], concurrency: int) -> str:
-    """The sweep as Markdown."""
-    lines = [
-        f"| workers | threads | inference threads | req/s at {concurrency} | p50 ms | p99 ms "
-        "| errors "
-        "| server CPU ms/request | server cores | other cores | peak RSS MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        inference = row.get("inference_threads", row.get("tf_threads"))  # older sweeps: TF
-        lines.append(
-            f"| {row['workers']} | {row['threads']} | {inference} | {row['rps']} "
-            f"| {row['p50_ms']} | {row['p99_ms']} | {row['errors']} "
-            f"| {row['server_cpu_ms_per_request']} | {row['cores_server']} "
-            f"| {row['cores_other']} | {row['server_peak_rss_mb']:.0f} |"
-        )
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sweep, print the table, write ``results/tuning.json``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=COMPARE_AT)
+    parser.add_argument("--duration", type=float, default=TUNE_DURATION_S)
     args = parser.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows = sweep(args.concurrency, args.duration)
-    result = {"concurrency": args.concurrency, "duration_s": args.duration, "rows": rows}
-    (RESULTS / "tuning.json").write_text(json.dumps(result, indent=2))
-    print(table(rows, args.concurrency))
+    tuning = Tuning(concurrency=args.concurrency, duration_s=args.duration, rows=rows)
+    (RESULTS / "tuning.json").write_text(tuning.to_json())
+    print(tuning_table(rows, args.concurrency))
     return 0
 
 

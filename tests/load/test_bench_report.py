@@ -2,50 +2,90 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from benchmarks import report
+from benchmarks.results import (
+    RESULTS,
+    BenchConfig,
+    Ceiling,
+    Level,
+    LoadResult,
+    Machine,
+    Results,
+    TargetResult,
+    Tuning,
+)
+
+CEILING = Ceiling(
+    processes=2,
+    batch=64,
+    images_per_s=400.0,
+    preprocess_ms_per_image=3.0,
+    inference_ms_per_image_batched=0.2,
+    inference_ms_single=0.8,
+    cpu_bound_images_per_s=600.0,
+)
 
 
-def _level(concurrency: int, rps: float, p99: float, errors: int = 0) -> dict[str, Any]:
+def _measured(concurrency: int, rps: float, p99: float, errors: int = 0) -> dict[str, Any]:
     return {
-        "concurrency": concurrency, "rps": rps, "p50_ms": p99 / 4, "p95_ms": p99 / 2,
-        "p99_ms": p99, "errors": errors, "target_rate": None,
+        "mode": "closed", "concurrency": concurrency, "target_rate": None, "duration_s": 15.0,
+        "requests": int(rps * 15), "errors": errors, "rps": rps, "p50_ms": p99 / 4,
+        "p95_ms": p99 / 2, "p99_ms": p99, "max_ms": p99 * 2, "statuses": {"200": int(rps * 15)},
+        "loadgen_cpu_s": 1.0, "all_ok": int(rps * 15), "accuracy": 0.99,
     }  # fmt: skip
 
 
-def _run(name: str, levels: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {
+def _level(concurrency: int, rps: float, p99: float, errors: int = 0) -> Level:
+    return Level(
+        **_measured(concurrency, rps, p99, errors),
+        cores_server=1.0, cores_cassandra=0.0, cores_loadgen=0.1, cores_other=0.1,
+        server_cpu_ms_per_request=8.0, cassandra_cpu_ms_per_request=0.0,
+    )  # fmt: skip
+
+
+def _run(name: str, levels: list[Level], **extra: Any) -> TargetResult:
+    fields: dict[str, Any] = {
         "name": name, "description": name, "endpoint": "/predict", "levels": levels,
-        "peak_rps": max(level["rps"] for level in levels), "half_load": None,
-        "server_peak_rss_mb": 900.0, "cassandra_peak_rss_mb": None, "answered": 100,
-        "recorded": 100, **extra,
+        "half_load": None, "server_peak_rss_mb": 900.0, "cassandra_peak_rss_mb": None,
+        "answered": 100, "recorded": 100,
     }  # fmt: skip
+    return TargetResult(**(fields | extra))
 
 
-def _results(service_rps: float = 200.0, off_rps: float = 210.0) -> dict[str, Any]:
-    half = _level(0, service_rps / 2, 60.0) | {"target_rate": service_rps / 2}
+def _results(
+    service_rps: float = 200.0, off_rps: float = 210.0, sqlite_errors: int = 0, recorded: int = 100
+) -> Results:
+    half = LoadResult(**_measured(0, service_rps / 2, 60.0) | {"target_rate": service_rps / 2})
     service = [_level(8, service_rps - 20, 50), _level(32, service_rps, 90)]
-    return {
-        "ceiling": {"images_per_s": 400.0, "processes": 2, "batch": 64},
-        "runs": [
-            _run("service-cassandra", service, half_load=half, cassandra_peak_rss_mb=1100.0),
-            _run("service-sqlite", [_level(8, 150, 60), _level(32, 160, 120)]),
-            _run("service-none", [_level(8, off_rps - 10, 40), _level(32, off_rps, 80)],
-                 recorded=None),
-            _run("baseline", [_level(8, 12, 900), _level(32, 15, 2500)], endpoint="/upload"),
-        ],
-    }  # fmt: skip
+    runs = [
+        _run("service-cassandra", service, half_load=half, cassandra_peak_rss_mb=1100.0,
+             recorded=recorded),
+        _run("service-sqlite", [_level(8, 150, 60, sqlite_errors), _level(32, 160, 120)]),
+        _run("service-none", [_level(8, off_rps - 10, 40), _level(32, off_rps, 80)],
+             recorded=None),
+        _run("baseline", [_level(8, 12, 900), _level(32, 15, 2500)], endpoint="/upload"),
+    ]  # fmt: skip
+    ratios, targets = report.evaluate(CEILING, runs)
+    machine = Machine(
+        cpu="test", cores=2, memory_gb=8.0, os="Linux", python="3.11", load_before=[0.0, 0.0, 0.0]
+    )
+    return Results(
+        generated_at="2026-01-01T00:00:00+00:00", machine=machine, config=BenchConfig(),
+        command="python -m benchmarks.run", ceiling=CEILING, runs=runs, elapsed_s=1,
+        ratios=ratios, targets=targets,
+    )  # fmt: skip
 
 
-def _verdicts(results: dict[str, Any]) -> dict[str, bool]:
-    _, targets = report.evaluate(results)
-    return {t["target"]: t["passed"] for t in targets}
+def _verdicts(results: Results) -> dict[str, bool]:
+    return {t.target: t.passed for t in results.targets}
 
 
 def test_ratios_compare_service_baseline_ceiling_and_storage() -> None:
-    ratios, _ = report.evaluate(_results())
+    ratios = _results().ratios
     assert ratios["service_vs_baseline_rps_at_32"] == round(200 / 15, 2)
     assert ratios["service_vs_baseline_p99_at_32"] == round(90 / 2500, 2)
     assert ratios["service_peak_vs_ceiling"] == 0.5
@@ -68,17 +108,9 @@ def test_storage_costing_more_than_ten_percent_fails() -> None:
 
 
 def test_a_failed_request_or_a_lost_record_makes_the_run_unclean() -> None:
-    failed = _results()
-    failed["runs"][1]["levels"][0]["errors"] = 1
-    failed["ratios"], failed["targets"] = report.evaluate(failed)
-    assert not report.clean(failed)
-    lost = _results()
-    lost["runs"][0]["recorded"] = 99
-    lost["ratios"], lost["targets"] = report.evaluate(lost)
-    assert not report.clean(lost)
-    good = _results()
-    good["ratios"], good["targets"] = report.evaluate(good)
-    assert report.clean(good)
+    assert not report.clean(_results(sqlite_errors=1))
+    assert not report.clean(_results(recorded=99))
+    assert report.clean(_results())
 
 
 def test_table_has_one_row_per_level_plus_ceiling_and_open_loop() -> None:
@@ -91,3 +123,26 @@ def test_charts_are_png_files(tmp_path: Path) -> None:
     paths = report.charts(_results(), tmp_path)
     assert [p.name for p in paths] == ["throughput.png", "latency_p99.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+
+
+def test_results_survive_a_round_trip_through_json() -> None:
+    results = _results()
+    assert Results.from_json(results.to_json()) == results
+
+
+def test_the_saved_results_read_back_unchanged() -> None:
+    latest = (RESULTS / "latest.json").read_text()
+    assert Results.from_json(latest).to_json() == latest
+    noisy = Results.from_json((RESULTS / "run-20261124T0226-noisy.json").read_text())
+    assert (noisy.config.prewarm_s, noisy.config.prewarm_users) == (3.0, 4)  # not saved then
+    text = (RESULTS / "tuning.json").read_text()
+    tuning = Tuning.from_json(text)
+    saved = json.loads(text)["rows"]
+    assert [row.inference_threads for row in tuning.rows] == [r["tf_threads"] for r in saved]
+    assert Tuning.from_json(tuning.to_json()) == tuning
+
+
+def test_the_saved_ratios_and_verdicts_are_what_evaluate_gives() -> None:
+    for name in ("latest.json", "run-20261124T0226-noisy.json"):
+        results = Results.from_json((RESULTS / name).read_text())
+        assert report.evaluate(results.ceiling, results.runs) == (results.ratios, results.targets)
