@@ -58,7 +58,7 @@ def why_not_servable(settings: Settings, model: StoredModel | None) -> str | Non
             f"{wanted} was trained for {trained_for}, the service applies {PREPROCESSING_VERSION}"
         )
     if not model.has_litert:
-        return f"{wanted} has no {LITERT_FILE} (python -m training.litert adds one)"
+        return f"{wanted} has no {LITERT_FILE} (python -m training.add_litert adds one)"
     return None
 
 

@@ -26,13 +26,6 @@ FIRST_PARTY = (
     "loadtests",
     "devtools",
 )
-#: Edges of cycles outside benchmarks/ that are known and not fixed yet (delete when they are).
-KNOWN_CYCLE_EDGES = {
-    # check_images() imports training.train, which imports training.litert at its top
-    ("training.litert", "training.train"),
-}
-
-
 def modules() -> dict[str, Path]:
     """Dotted module name -> source file, for every first-party module."""
     found = {}
@@ -108,13 +101,5 @@ def test_the_graph_covers_every_first_party_package() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
 
 
-def test_known_cycles_are_still_there() -> None:
-    graph = import_graph()
-    assert [edge for edge in KNOWN_CYCLE_EDGES if edge[1] not in graph[edge[0]]] == []
-
-
 def test_no_import_cycles() -> None:
-    graph = import_graph()
-    for importer, imported in KNOWN_CYCLE_EDGES:
-        graph[importer].discard(imported)
-    assert [" -> ".join(cycle) for cycle in cycles(graph)] == []
+    assert [" -> ".join(cycle) for cycle in cycles(import_graph())] == []

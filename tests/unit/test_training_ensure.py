@@ -120,7 +120,7 @@ def test_a_model_without_its_litert_file_is_not_servable(tmp_path: Path) -> None
     problem = ensure.why_not_servable(Settings(), StoredModel("mnist_cnn:v", str(tmp_path), FULL))
     assert problem is not None
     assert "no model.tflite" in problem
-    assert "python -m training.litert" in problem
+    assert "python -m training.add_litert" in problem
 
 
 def test_the_shipped_archive_is_imported_instead_of_training(
