@@ -1,5 +1,6 @@
 """From upload to model input: limits, fingerprints, filenames."""
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,14 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path) -> None:
     assert refused.value.status == 413
 
 
-def test_prepare_fingerprints_the_uploaded_bytes() -> None:
+def test_the_fingerprint_is_the_sha256_of_the_uploaded_bytes() -> None:
     data = encode(draw_digit(7), "PNG")
-    prepared = prepare(Upload(data, "7.png", "image/png"), 40_000_000)
+    expected = hashlib.sha256(data).hexdigest()
+    upload = Upload(data, "7.png", "image/png")
+    prepared = prepare(upload, 40_000_000)
+    assert upload.sha256 == expected
+    assert prepared.sha256 == expected
     assert prepared.pixels.shape == (28, 28)
-    assert len(prepared.sha256) == 64
     assert prepared.preprocessing.startswith("mnist-norm-")
 
 
