@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from imaging.decode import ImageRejected, decode_image, decoded_pixels
-from imaging.pipeline import preprocess_bytes
+from imaging.pipeline import preprocess_bytes, work_array
 from tests.support import hostile
 from tests.support.drawing import draw_digit
 from tests.support.photos import EXIF_ORIENTATION
@@ -66,10 +66,21 @@ def test_exif_orientation_is_applied() -> None:
     assert (decoded.width, decoded.height) == (30, 40)
 
 
-def test_sixteen_bit_png_is_accepted() -> None:
-    array = np.full((20, 20), 50000, dtype=np.uint16)
-    decoded = decode_image(hostile.encode(Image.fromarray(array), "PNG"), LIMIT)
-    assert decoded.format == "PNG"
+def test_a_sixteen_bit_png_decodes_to_its_levels_scaled_to_eight_bits() -> None:
+    # 16-bit levels from 0 to 65535 in steps of about 4, on a 128x128 grey PNG: a size the
+    # pipeline works at as it is, so the gray levels it takes are the decoded pixels, unresized.
+    levels = np.linspace(0, 65535, 128 * 128).round().astype(np.uint16).reshape(128, 128)
+    decoded = decode_image(hostile.encode(Image.fromarray(levels), "PNG"), LIMIT)
+    assert (decoded.format, decoded.width, decoded.height) == ("PNG", 128, 128)
+    assert decoded.image.mode in ("I;16", "I")  # kept at 16 bits: every level as stored
+    np.testing.assert_array_equal(np.asarray(decoded.image), levels)
+
+    gray = work_array(decoded.image)
+    assert gray.dtype == np.uint8
+    exact = levels.astype(np.float64) * 255 / 65535
+    worst = float(np.abs(gray - exact).max())
+    assert worst < 1, f"a gray level is {worst:.1f} steps off its v * 255 / 65535"
+    assert (gray[0, 0], gray[-1, -1]) == (0, 255)
 
 
 @pytest.mark.parametrize("exif", hostile.CORRUPT_EXIF.values(), ids=hostile.CORRUPT_EXIF.keys())
