@@ -194,11 +194,22 @@ def test_the_replayer_does_not_touch_the_spool_while_the_database_is_not_ready(
     spool = Spool(tmp_path, max_bytes=1_000_000)
     spool.append(make_record())
     sink = Sink()
-    replayer = Replayer(spool, sink, ready=lambda: False, interval_s=0.02)
+    asked = threading.Semaphore(0)
 
+    def not_ready() -> bool:
+        asked.release()
+        return False
+
+    replayer = Replayer(spool, sink, ready=not_ready, interval_s=0.01)
     replayer.start()
-    time.sleep(0.3)
-    replayer.stop()
+    try:
+        # Three ticks in which the replayer asked and was told "not ready" (a drain it did
+        # anyway would have happened in the same thread before it asked again).
+        for tick in range(3):
+            assert asked.acquire(timeout=10), f"the replayer asked only {tick} time(s) in 10 s"
+    finally:
+        replayer.stop()
 
     assert sink.records == []
     assert spool.depth() == 1
+    assert len(segments(tmp_path)) == 1
