@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
+
+from imaging.pipeline import preprocess_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -18,21 +22,46 @@ def _predict(client: httpx.Client, png: bytes, **params: str) -> httpx.Response:
     return client.post("/predict", files={"image": ("digit.png", png, "image/png")}, params=params)
 
 
+def _seen(png: bytes) -> np.ndarray:
+    """The 28x28 image the model is given for ``png`` (the service's own preprocessing)."""
+    return preprocess_bytes(png, max_pixels=40_000_000).pixels
+
+
+def _pixels(preview: str) -> np.ndarray:
+    """The 28x28 gray levels of a base64 PNG preview."""
+    image = Image.open(io.BytesIO(base64.b64decode(preview)))
+    assert (image.mode, image.size) == ("L", (28, 28))
+    return np.asarray(image)
+
+
+def _sample(metrics: str, sample: str) -> float:
+    """The value of one Prometheus sample (``name{labels}``), 0 when it is not exposed yet."""
+    match = re.search(rf"^{re.escape(sample)} (\S+)$", metrics, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
 def test_predict_answers_the_digit_with_the_full_record(
     client: httpx.Client, digit_png: dict[int, bytes]
 ) -> None:
+    sent = datetime.now(UTC) - timedelta(milliseconds=1)  # created_at keeps milliseconds
     response = _predict(client, digit_png[7])
+    answered = datetime.now(UTC)
     assert response.status_code == 200
     body = response.json()
     assert body["digit"] == 7
-    assert uuid.UUID(body["id"])
-    assert len(body["probabilities"]) == 10
-    assert sum(body["probabilities"]) == pytest.approx(1.0, abs=1e-3)
-    assert body["confidence"] == max(body["probabilities"]) or body["confidence"] > 0.5
+    assert str(uuid.UUID(body["id"])) == body["id"]  # a UUID, in its canonical form
+    probabilities = body["probabilities"]
+    assert len(probabilities) == 10
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-3)
+    assert probabilities.index(max(probabilities)) == body["digit"]
+    # The confidence is the answered digit's probability (those are rounded to 6 places).
+    assert body["confidence"] == pytest.approx(probabilities[body["digit"]], abs=1e-6)
     assert body["sure"] is True
     assert body["model"].startswith("mnist_cnn:")
     assert body["preprocessing"].startswith("mnist-norm-")
-    assert datetime.fromisoformat(body["created_at"].replace("Z", "+00:00"))
+    created = datetime.fromisoformat(body["created_at"].replace("Z", "+00:00"))
+    assert created.utcoffset() == timedelta(0)
+    assert sent <= created <= answered
     assert body["preview"] is None
 
 
@@ -55,9 +84,9 @@ def test_the_original_curl_form_still_works(
 def test_preview_returns_the_28x28_image_the_model_saw(
     client: httpx.Client, digit_png: dict[int, bytes]
 ) -> None:
-    preview = _predict(client, digit_png[3], preview="true").json()["preview"]
-    image = Image.open(io.BytesIO(base64.b64decode(preview)))
-    assert image.size == (28, 28)
+    response = _predict(client, digit_png[3], preview="true")
+    assert response.status_code == 200
+    np.testing.assert_array_equal(_pixels(response.json()["preview"]), _seen(digit_png[3]))
 
 
 def test_batch_answers_each_image_in_order(
@@ -91,24 +120,33 @@ def test_history_lists_newest_first_and_pages(
     client: httpx.Client, digit_png: dict[int, bytes]
 ) -> None:
     ids = [_predict(client, digit_png[d]).json()["id"] for d in (0, 1, 2)]
-    first = client.get("/predictions", params={"limit": 2}).json()
-    assert [item["id"] for item in first["items"]] == [ids[2], ids[1]]
-    assert first["cursor"]
-    second = client.get("/predictions", params={"limit": 2, "cursor": first["cursor"]}).json()
-    assert second["items"][0]["id"] == ids[0]
-    item = first["items"][0]
+    first = client.get("/predictions", params={"limit": 2})
+    assert first.status_code == 200
+    page = first.json()
+    assert [item["id"] for item in page["items"]] == [ids[2], ids[1]]
+    assert page["cursor"]
+    second = client.get("/predictions", params={"limit": 2, "cursor": page["cursor"]})
+    assert second.status_code == 200
+    assert second.json()["items"][0]["id"] == ids[0]
+    item = page["items"][0]
     assert item["digit"] == 2
     assert item["filename"] is None  # never in the public history
     assert item["image_sha256"] is None
     assert item["content_type"] == "image/png"
-    assert Image.open(io.BytesIO(base64.b64decode(item["preview"]))).size == (28, 28)
+    assert item["byte_size"] == len(digit_png[2])
+    np.testing.assert_array_equal(_pixels(item["preview"]), _seen(digit_png[2]))
 
 
 def test_one_prediction_by_id(client: httpx.Client, digit_png: dict[int, bytes]) -> None:
     made = _predict(client, digit_png[5]).json()
-    fetched = client.get(f"/predictions/{made['id']}").json()
+    response = client.get(f"/predictions/{made['id']}")
+    assert response.status_code == 200
+    fetched = response.json()
     assert fetched["id"] == made["id"]
     assert fetched["digit"] == 5
+    for field in ("confidence", "probabilities", "model", "preprocessing", "created_at"):
+        assert fetched[field] == made[field], field
+    assert fetched["label"] is None
 
 
 @pytest.mark.parametrize(
@@ -137,25 +175,37 @@ def test_bad_history_queries_are_400(client: httpx.Client, params: dict[str, str
 
 
 def test_feedback_is_stored_and_counted(client: httpx.Client, digit_png: dict[int, bytes]) -> None:
+    assert _predict(client, digit_png[1]).status_code == 200  # one never labelled, at least
     before = client.get("/stats").json()
     made = _predict(client, digit_png[8]).json()
     body = {"label": 8, "token": made["feedback_token"]}
-    answer = client.post(f"/predictions/{made['id']}/feedback", json=body).json()
-    assert answer == {"id": made["id"], "label": 8, "digit": 8, "correct": True}
+    answer = client.post(f"/predictions/{made['id']}/feedback", json=body)
+    assert answer.status_code == 200
+    assert answer.json() == {"id": made["id"], "label": 8, "digit": 8, "correct": True}
     assert client.get(f"/predictions/{made['id']}").json()["label"] == 8
     after = client.get("/stats").json()
     assert after["feedback"] == before["feedback"] + 1
     assert after["correct"] == before["correct"] + 1
     assert after["counts"]["8"] == before["counts"]["8"] + 1
-    assert 0 < after["feedback_accuracy"] <= 1
+    assert after["total"] > after["feedback"]
+    assert after["feedback_accuracy"] == pytest.approx(after["correct"] / after["feedback"])
 
 
-@pytest.mark.parametrize("body", [{"label": 10}, {"label": "7"}, {"digit": 7}, [7]])
-def test_bad_feedback_is_400(
+@pytest.mark.parametrize(
+    "body",
+    [{"label": 10}, {"label": -1}, {"label": "7"}, {"label": True}, {"digit": 7}, [7]],
+    ids=["ten", "negative", "string", "boolean", "no-label", "not-an-object"],
+)
+def test_bad_feedback_is_400_and_stores_no_label(
     client: httpx.Client, digit_png: dict[int, bytes], body: object
 ) -> None:
     made = _predict(client, digit_png[8]).json()
-    assert client.post(f"/predictions/{made['id']}/feedback", json=body).status_code == 400
+    if isinstance(body, dict):  # with the right token, the body itself is all that is wrong
+        body = {**body, "token": made["feedback_token"]}
+    response = client.post(f"/predictions/{made['id']}/feedback", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]
+    assert client.get(f"/predictions/{made['id']}").json()["label"] is None
 
 
 def test_an_integral_json_number_is_an_integer_label(
@@ -174,16 +224,23 @@ def test_feedback_for_unknown_prediction_is_404(client: httpx.Client) -> None:
 
 
 def test_operational_endpoints(client: httpx.Client, digit_png: dict[int, bytes]) -> None:
-    _predict(client, digit_png[4])
-    _predict(client, b"not an image")
+    counted = (
+        'digits_predictions_total{digit="4"}',
+        "digits_prediction_confidence_count",
+        'digits_rejected_total{status="400"}',
+    )
+    before = client.get("/metrics").text
+    assert _predict(client, digit_png[4]).status_code == 200
+    assert _predict(client, b"not an image").status_code == 400
     assert client.get("/livez").status_code == 200
     ready = client.get("/readyz").json()
     assert ready["ready"] is True
     assert ready["model"].startswith("mnist_cnn:")
     assert ready["storage"]["store"] == "sqlite"
-    metrics = client.get("/metrics").text
-    for name in ("digits_predictions_total", "digits_prediction_confidence", "digits_rejected"):
-        assert name in metrics
+    after = client.get("/metrics").text
+    for sample in counted:  # one accepted "4" and one refused upload, each counted once
+        was, now = _sample(before, sample), _sample(after, sample)
+        assert now == was + 1, f"{sample} went from {was} to {now}"
     assert client.request("TRACE", "/readyz").status_code == 405
     spec = client.get("/docs.json").json()
     assert {"/predict", "/predictions", "/stats", "/readyz"} <= set(spec["paths"])
