@@ -49,6 +49,7 @@ from benchmarks.results import (
     Results,
     TargetResult,
 )
+from cli import setup_logging
 from imaging.contract import KERAS_FILE
 from loadtests.corpus import describe, load_corpus
 from loadtests.stack import (
@@ -386,7 +387,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """Run everything and write BENCHMARKS.md; 1 if a request failed or a record was lost."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging()
     args = parse_args(argv)
     if args.render:
         return render(args.markdown)

@@ -17,6 +17,7 @@ import sys
 from benchmarks.report import tuning_table
 from benchmarks.results import COMPARE_AT, RESULTS, TUNE_DURATION_S, BenchConfig, Tuning, TuningRow
 from benchmarks.run import WORK, service_target
+from cli import setup_logging
 
 log = logging.getLogger("benchmarks.tune")
 
@@ -69,7 +70,7 @@ def sweep(concurrency: int, duration: float) -> list[TuningRow]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sweep, print the table, write ``results/tuning.json``."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=COMPARE_AT)
     parser.add_argument("--duration", type=float, default=TUNE_DURATION_S)

@@ -54,6 +54,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from cli import setup_logging
 from evaluation.report import (
     NAIVE,
     V1,
@@ -823,7 +824,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the evaluation; 0 all targets met, 1 some missed, 2 could not run."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     started = time.monotonic()
     from bentoml.exceptions import NotFound

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cli import setup_logging
+
 log = logging.getLogger(__name__)
 
 CORPUS_VERSION = 1
@@ -199,7 +201,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=DEFAULT_ROOT)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging()
     samples = load_corpus(args.size, args.seed, args.out)
     print(f"{corpus_dir(args.size, args.seed, args.out)}: {describe(samples)}")
 

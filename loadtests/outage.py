@@ -13,6 +13,7 @@ Usage: python -m loadtests.outage --users 10 --duration 100 --down-at 20 --up-at
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import shutil
@@ -26,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cli import setup_logging
+from devtools.waiting import wait_until
 from loadtests.run import (
     LoadConfig,
     RunFiles,
@@ -113,15 +116,17 @@ class Outage:
 
 def wait_for_drain(server: Server, timeout: float) -> int:
     """Poll ``/readyz`` until the service's spool is empty; the records left."""
-    deadline = time.monotonic() + timeout
     left = -1
-    while time.monotonic() < deadline:
+
+    def drained() -> bool:
+        nonlocal left
         storage = readiness(server).get("storage", {})
         left = int(storage.get("spool_records", -1))
-        if left == 0 and storage.get("state") == "connected":
-            return 0
         log.info("waiting for the spool to drain: %s records, %s", left, storage.get("state"))
-        time.sleep(2)
+        return left == 0 and storage.get("state") == "connected"
+
+    with contextlib.suppress(TimeoutError):  # the caller reports what is left
+        wait_until(drained, timeout, "the spool drained", every=2)
     return left
 
 
@@ -168,7 +173,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the scenario; 0 when the thresholds hold and no record is lost or doubled."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging()
     args = parse_args(argv)
     from devtools.cassandra.node import LocalCluster
 

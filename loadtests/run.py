@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from cli import setup_logging
 from loadtests.charts import plot_history, read_history
 from loadtests.corpus import describe, load_corpus
 from loadtests.stack import REPO, bentoml_server, free_port, running
@@ -253,7 +254,7 @@ def local_stack_env(out: Path, store_url: str | None = None) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the load test; 0 when all thresholds hold."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging()
     args = parse_args(argv)
     config = LoadConfig(
         args.users,

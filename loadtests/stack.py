@@ -7,6 +7,7 @@ SIGKILL) of that group only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -14,14 +15,15 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psutil
+
+from devtools.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -61,39 +63,37 @@ class Server:
         Raises:
             ServerError: the process exited, or was not ready within ``timeout`` seconds.
         """
-        output = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         log.info("starting %s: %s", self.name, " ".join(self.argv))
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=REPO,
-            env=self.env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") if self.log_path else contextlib.nullcontext() as out:
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=REPO,
+                env=self.env,
+                stdout=out if out is not None else subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         if self.cpus:
             os.sched_setaffinity(self.process.pid, self.cpus)
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
-        started = time.monotonic()
-        last_report = started
-        while time.monotonic() - started < timeout:
-            if self.process is not None and self.process.poll() is not None:
-                raise ServerError(
-                    f"{self.name} exited with {self.process.returncode}{self._tail()}"
-                )
-            if http_ok(self.url + self.ready_path):
-                log.info(
-                    "%s ready at %s after %.0f s", self.name, self.url, time.monotonic() - started
-                )
-                return
-            if time.monotonic() - last_report > 10:
-                log.info("waiting for %s (%.0f s)...", self.name, time.monotonic() - started)
-                last_report = time.monotonic()
-            time.sleep(0.5)
-        self.stop()
-        raise ServerError(f"{self.name} not ready after {timeout:.0f} s{self._tail()}")
+        try:
+            took = wait_until(
+                self._ready,
+                timeout,
+                f"{self.name} ready at {self.url}",
+                on_wait=lambda s: log.info("waiting for %s (%.0f s)...", self.name, s),
+            )
+        except TimeoutError as exc:
+            self.stop()
+            raise ServerError(f"{exc}{self._tail()}") from None
+        log.info("%s ready at %s after %.0f s", self.name, self.url, took)
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise ServerError(f"{self.name} exited with {self.process.returncode}{self._tail()}")
+        return http_ok(self.url + self.ready_path)
 
     def _tail(self) -> str:
         if not self.log_path or not self.log_path.exists():
@@ -138,9 +138,14 @@ def bentoml_server(
     env: dict[str, str],
     log_path: Path | None = None,
     cpus: set[int] | None = None,
+    wrapper: Sequence[str] = (),
 ) -> Server:
-    """``bentoml serve service:DigitService`` on 127.0.0.1:``port`` with ``DIGITS_*`` ``env``."""
-    argv = [str(BENTOML), "serve", "service:DigitService", "--host", "127.0.0.1"]
+    """``bentoml serve service:DigitService`` on 127.0.0.1:``port`` with ``DIGITS_*`` ``env``.
+
+    ``wrapper`` is a command prefix the server runs under (e.g. ``unshare`` for a private
+    ``/etc/hosts``).
+    """
+    argv = [*wrapper, str(BENTOML), "serve", "service:DigitService", "--host", "127.0.0.1"]
     argv += ["--port", str(port)]
     return Server("bentoml serve", argv, f"http://127.0.0.1:{port}", env, "/readyz", log_path, cpus)
 

@@ -33,6 +33,7 @@ from cassandra.query import SimpleStatement
 from pydantic import SecretStr
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from cli import setup_logging
 from settings import Settings, SettingsError, load_settings
 from storage.cassandra_config import CassandraTarget, build_cluster, parse_store_url
 from storage.cassandra_spec import parse_replication
@@ -322,7 +323,7 @@ def _admin_after_creation(settings: Settings, target: CassandraTarget) -> Sessio
 
 def main() -> int:
     """Command-line entry point: exit status 0 when the cluster is secured and up to date."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging()
     # Refused logins and an unreachable node are expected while probing: reported here instead.
     logging.getLogger("cassandra").setLevel(logging.CRITICAL)
     try:

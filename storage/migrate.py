@@ -19,6 +19,7 @@ from string import Template
 from cassandra.cluster import Cluster, Session
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
 
+from cli import setup_logging
 from settings import Settings, load_settings
 from storage.cassandra_config import (
     CassandraTarget,
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m storage.migrate", description=__doc__)
     parser.add_argument("--url", help="store URL (default: DIGITS_STORE_URL)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging()
     settings = load_settings()
     if args.url:
         settings = settings.model_copy(update={"store_url": args.url})

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from cli import setup_logging
 from imaging.contract import KERAS_FILE, LITERT_FILE
 from training.litert import convert_and_check
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.add_litert", description=__doc__)
     parser.add_argument("tag", nargs="?", default="mnist_cnn:latest")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging()
     print(add_litert(args.tag))
     return 0
 

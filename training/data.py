@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cli import setup_logging
 from imaging.contract import IMAGE_SHAPE
 from settings import Settings
 from training.idx import IdxError, read_idx
@@ -407,9 +408,7 @@ def main() -> int:
     from settings import load_settings
 
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log_level)
     data = load_mnist(settings)
     counts = np.bincount(data.y_train, minlength=NUM_CLASSES).tolist()
     print(f"source: {data.source}\nsha256: {data.sha256}\ntraining images per digit: {counts}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from cli import setup_logging
 from imaging.contract import LITERT_FILE
 from imaging.pipeline import PREPROCESSING_VERSION
 from settings import Settings, load_settings
@@ -108,9 +109,7 @@ def ensure_model(settings: Settings) -> int:
 def main() -> int:
     """Entry point of ``python -m training.ensure``."""
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log_level)
     return ensure_model(settings)
 
 

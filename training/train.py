@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cli import setup_logging
 from imaging.contract import INPUT_LAYOUT, LITERT_FILE, to_model_input
 from imaging.pipeline import PREPROCESSING_VERSION
 from serving.classifier import apply_temperature
@@ -368,9 +369,7 @@ def _load_average() -> str:
 
 def configure_logging(level: str) -> None:
     """Timestamped log lines on stderr for the ``training`` loggers."""
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    setup_logging(level)
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:

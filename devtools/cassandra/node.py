@@ -31,6 +31,8 @@ from pathlib import Path
 
 import yaml
 
+from devtools.waiting import wait_until
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO_ROOT / "var" / "cassandra"
 DEFAULT_LIB = DEFAULT_DIR / "lib"
@@ -462,22 +464,22 @@ class LocalCluster:
         _print(f"node{node.index}: JVM pid {process.pid} on {node.address}, log {node.log_file}")
 
     def _wait_ready(self, node: Node, began: float, timeout: float) -> None:
-        last_report = 0.0
-        while True:
-            elapsed = time.monotonic() - began
+        def answers() -> bool:
             if not self._alive(node):
                 raise NodeError(f"node{node.index} exited during start-up:\n{log_tail(node)}")
-            if cql_port_open(node.address) and cql_answers(node.address, auth=node.auth):
-                _print(f"node{node.index} ({node.address}) answers CQL after {elapsed:.1f} s")
-                return
-            if elapsed > timeout:
-                raise NodeError(
-                    f"node{node.index} did not answer CQL within {timeout:.0f} s:\n{log_tail(node)}"
-                )
-            if elapsed - last_report >= 5:
-                _print(f"waiting for node{node.index} ({node.address}) ... {elapsed:.0f} s")
-                last_report = elapsed
-            time.sleep(0.5)
+            return cql_port_open(node.address) and cql_answers(node.address, auth=node.auth)
+
+        def progress(_seconds: float) -> None:
+            waited = time.monotonic() - began
+            _print(f"waiting for node{node.index} ({node.address}) ... {waited:.0f} s")
+
+        left = timeout - (time.monotonic() - began)
+        try:
+            wait_until(answers, left, f"node{node.index} answering CQL", 0.5, progress, 5.0)
+        except TimeoutError as exc:
+            raise NodeError(f"{exc}:\n{log_tail(node)}") from None
+        elapsed = time.monotonic() - began
+        _print(f"node{node.index} ({node.address}) answers CQL after {elapsed:.1f} s")
 
     def _alive(self, node: Node) -> bool:
         # A JVM launched by this object is checked through its handle: right after exec its
@@ -489,12 +491,12 @@ class LocalCluster:
 
     @staticmethod
     def _wait_exit(node: Node, pid: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _is_our_jvm(pid, node):
-                return True
-            time.sleep(0.2)
-        return False
+        gone = lambda: not _is_our_jvm(pid, node)  # noqa: E731
+        try:
+            wait_until(gone, timeout, f"node{node.index} (pid {pid}) to exit", every=0.2)
+        except TimeoutError:
+            return False
+        return True
 
 
 def configured_address(base_dir: Path) -> str | None:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,6 +19,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from devtools.waiting import wait_until
+from loadtests.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -61,13 +63,6 @@ def docker_engine() -> Iterator[None]:
     finally:
         if started:
             run(["docker/engine.sh", "stop"], timeout=120)
-
-
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -137,33 +132,36 @@ class ComposeStack:
 
     def wait_healthy(self, service: str, timeout: float = 300) -> None:
         """Wait until the container's own healthcheck reports healthy."""
-        deadline = time.monotonic() + timeout
         status = "unknown"
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
+            nonlocal status
             state = self.inspect(service)["State"]
             status = state.get("Health", {}).get("Status", state["Status"])
-            if status == "healthy":
-                return
             if state["Status"] in {"exited", "dead"}:
-                break
-            time.sleep(2)
-        logs = run(["docker", "logs", "--tail", "60", self.container(service)])
-        raise RuntimeError(f"{service} not healthy within {timeout:.0f} s ({status}):\n{logs}")
+                raise RuntimeError(f"{service} {state['Status']}:\n{self._logs(service)}")
+            return status == "healthy"
+
+        wait_until(healthy, timeout, f"{service} healthy", every=2, detail=lambda: status)
+
+    def _logs(self, service: str) -> str:
+        return run(["docker", "logs", "--tail", "60", self.container(service)])
 
     def wait_ready(self, timeout: float = 300) -> None:
         """Wait until the service answers 200 on /readyz through the published port."""
-        deadline = time.monotonic() + timeout
         answer: object = "no answer"
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
+            nonlocal answer
             try:
                 status, body = http_get(f"{self.base_url}/readyz", timeout=5)
-                if status == 200:
-                    return
-                answer = (status, body[:200])
             except OSError as exc:  # refused or reset while the server (re)starts
                 answer = exc
-            time.sleep(2)
-        raise RuntimeError(f"service not ready within {timeout:.0f} s: {answer}")
+                return False
+            answer = (status, body[:200])
+            return status == 200
+
+        wait_until(ready, timeout, "service ready", every=2, detail=lambda: str(answer))
 
     def cql(self, statement: str) -> str:
         """Run one CQL statement with cqlsh inside the Cassandra container, as the app role."""

@@ -10,8 +10,6 @@ client on the cluster network.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,16 +24,6 @@ def read_env(path: Path) -> dict[str, str]:
     """``KEY=value`` lines of a secrets file (comments skipped)."""
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     return {key.strip(): value.strip() for key, value in pairs if not key.startswith("#")}
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float = 2) -> float:
-    """Poll ``check`` until it is true; the seconds it took. Fails after ``timeout``."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(every)
-    return time.monotonic() - start
 
 
 @dataclass

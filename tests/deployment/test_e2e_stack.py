@@ -13,6 +13,7 @@ Phases are timed and printed. Run alone with ``make e2e``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devtools.waiting import wait_until
 from tests.deployment.compose_stack import (
     ComposeStack,
     Phases,
@@ -60,11 +62,15 @@ def upload_all(stack: ComposeStack, files: list[tuple[Path, int]]) -> tuple[list
 
 def wait_for_rows(stack: ComposeStack, expected: int, timeout: float = 60) -> set[str]:
     """The prediction ids once the table holds ``expected`` rows (writes may lag a little)."""
-    deadline = time.monotonic() + timeout
-    ids = stack.prediction_ids()
-    while len(ids) < expected and time.monotonic() < deadline:
-        time.sleep(2)
+    ids: set[str] = set()
+
+    def enough() -> bool:
+        nonlocal ids
         ids = stack.prediction_ids()
+        return len(ids) >= expected
+
+    with contextlib.suppress(TimeoutError):  # the caller checks what arrived
+        wait_until(enough, timeout, f"{expected} rows", every=2)
     return ids
 
 
@@ -115,12 +121,9 @@ def check_image_alone_read_only(phases: Phases) -> None:
         try:
             ready_after = wait_for_readyz(f"http://127.0.0.1:{port}/readyz", started)
             print(f"[e2e] container start to /readyz 200: {ready_after:.1f} s", flush=True)
-            deadline = time.monotonic() + 180
-            status = "starting"
-            while status == "starting" and time.monotonic() < deadline:
-                time.sleep(3)
-                status = run(["docker", "inspect", "--format", HEALTH, name]).strip()
-            assert status == "healthy", run(["docker", "logs", "--tail", "30", name])
+            health = lambda: run(["docker", "inspect", "--format", HEALTH, name]).strip()  # noqa: E731
+            wait_until(lambda: health() != "starting", 180, "healthcheck verdict", every=3)
+            assert health() == "healthy", run(["docker", "logs", "--tail", "30", name])
             assert run(["docker", "exec", name, "id", "-u"]).strip() == SERVICE_USER_UID
         finally:
             run(["docker", "rm", "-f", "-v", name])
@@ -128,14 +131,15 @@ def check_image_alone_read_only(phases: Phases) -> None:
 
 def wait_for_readyz(url: str, started: float, timeout: float = 180) -> float:
     """Seconds from ``started`` until ``url`` answers 200 (polled every 0.2 s)."""
-    while time.monotonic() - started < timeout:
+
+    def ready() -> bool:
         try:
-            if http_get(url, timeout=2)[0] == 200:
-                return time.monotonic() - started
+            return http_get(url, timeout=2)[0] == 200
         except OSError:  # not listening yet, or reset while it starts
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not ready within {timeout:.0f} s")
+            return False
+
+    wait_until(ready, timeout - (time.monotonic() - started), f"{url} ready", every=0.2)
+    return time.monotonic() - started
 
 
 def check_answers(stack: ComposeStack, files: list[tuple[Path, int]], phases: Phases) -> list:
@@ -206,9 +210,9 @@ def check_outage_drill(stack: ComposeStack, files: list[tuple[Path, int]], phase
     assert stack.container("service") != old
     with phases.phase("spool replayed"):
         ids = wait_for_rows(stack, len(before) + 2 * 3, timeout=180)
-        deadline = time.monotonic() + 60
-        while readiness(stack)["storage"]["spool_records"] and time.monotonic() < deadline:
-            time.sleep(2)
+        drained = lambda: not readiness(stack)["storage"]["spool_records"]  # noqa: E731
+        with contextlib.suppress(TimeoutError):  # asserted below, with the numbers
+            wait_until(drained, 60, "spool drained", every=2)
     assert readiness(stack)["storage"]["spool_records"] == 0
     assert len(ids) == len(before) + 2 * 3  # nothing lost, nothing twice
     assert {p["id"] for p in spooled} <= ids

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
+from devtools.waiting import wait_until
 from tests.deployment.compose_stack import ROOT, Phases, docker_engine, run, stream
 from tests.deployment.k8s_cluster import (
     LocalCluster,
     cluster_down,
     cluster_up,
     load_images,
-    wait_for,
 )
 from tests.support.digits import mnist_test_digits, write_pngs
 
@@ -123,7 +123,7 @@ def wait_spool_drained(cluster: LocalCluster, timeout: float = 300) -> None:
         storage = cluster.readiness()["storage"]
         return storage["state"] == "connected" and storage["spool_records"] == 0
 
-    wait_for("spool drained", drained, timeout)
+    wait_until(drained, timeout, "spool drained", every=2)
 
 
 def test_uploads_through_the_service_are_answered_and_recorded(
@@ -142,7 +142,7 @@ def test_uploads_through_the_service_are_answered_and_recorded(
             answered.add(prediction["id"])
     with PHASES.phase("rows in Cassandra (cqlsh)"):
         expected = len(before) + 2 * len(digit_files)
-        wait_for("rows", lambda: len(set(cluster.ids_in("predictions"))) >= expected, 60)
+        wait_until(lambda: len(set(cluster.ids_in("predictions"))) >= expected, 60, "rows", 2)
     assert len(set(cluster.ids_in("predictions"))) == expected  # the /upload ones too
     exactly_once(cluster, answered)
 
@@ -195,7 +195,7 @@ def test_cassandra_pod_deleted_under_traffic_loses_nothing(
                 pod = cluster.json("pod", "cassandra-0")
                 return pod["metadata"]["uid"] != old_uid and cluster.ready_pods(CASSANDRA) == 1
 
-            wait_for("cassandra-0 recreated and Ready", back, 600, every=3)
+            wait_until(back, 600, "cassandra-0 recreated and Ready", every=3)
         with PHASES.phase("spool drained"):
             wait_spool_drained(cluster)
         time.sleep(3)
@@ -210,7 +210,8 @@ def test_rollout_restart_with_a_non_empty_spool_loses_nothing(
 ) -> None:
     with PHASES.phase("cassandra scaled to 0, uploads spooled"):
         cluster.k("scale", "statefulset/cassandra", "--replicas=0")
-        wait_for("cassandra gone", lambda: not cluster.json("pods", "-l", CASSANDRA)["items"], 300)
+        gone = lambda: not cluster.json("pods", "-l", CASSANDRA)["items"]  # noqa: E731
+        wait_until(gone, 300, "cassandra gone", 2)
         spooled = {predict(cluster, path)["id"] for path, _ in digit_files[:6]}
         storage = cluster.readiness()["storage"]
     assert storage["state"] == "spooling", storage
@@ -223,7 +224,7 @@ def test_rollout_restart_with_a_non_empty_spool_loses_nothing(
     with PHASES.phase("rollout restart of the service"):
         cluster.k("rollout", "restart", "deployment/digits-service")
         cluster.k("rollout", "status", "deployment/digits-service", "--timeout=600s", timeout=660)
-        wait_for("old pod gone", lambda: not service_pods() & old_pods, 180)
+        wait_until(lambda: not service_pods() & old_pods, 180, "old pod gone", 2)
     assert cluster.ready_pods(SERVICE) == 1
     assert cluster.readiness()["storage"]["spool_records"] >= len(spooled)  # the spool survived
     with PHASES.phase("cassandra back, spool drained"):

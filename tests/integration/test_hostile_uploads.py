@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
+from devtools.waiting import wait_until
 from tests.support import hostile
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -89,7 +92,7 @@ def test_the_server_keeps_serving_after_the_onslaught(
 def test_a_client_mistake_is_one_warning_line_in_the_log_not_an_error(
     client: httpx.Client, served: object
 ) -> None:
-    log = served.workdir / "server.log"  # type: ignore[attr-defined]
+    log: Path = served.workdir / "server.log"  # type: ignore[attr-defined]
     start = log.stat().st_size
     response = client.post("/predict", files={"picture": ("x.png", b"\x89PNG", "image/png")})
     assert response.status_code == 400
@@ -101,17 +104,16 @@ def test_a_client_mistake_is_one_warning_line_in_the_log_not_an_error(
     assert "client error: unexpected form field picture" in written, written
 
 
-def _log_since(log: object, start: int, last: str, timeout: float = 10.0) -> str:
+def _log_since(log: Path, start: int, last: str, timeout: float = 10.0) -> str:
     """What the server logged after ``start`` once ``last`` is in it (logs are flushed late)."""
-    import time
-    from pathlib import Path
-
-    assert isinstance(log, Path)
-    deadline = time.monotonic() + timeout
     written = ""
-    while time.monotonic() < deadline and last not in written:
-        time.sleep(0.1)
+
+    def logged() -> bool:
+        nonlocal written
         with log.open("rb") as handle:
             handle.seek(start)
             written = handle.read().decode("utf-8", "replace")
+        return last in written
+
+    wait_until(logged, timeout, f"{last!r} in the server log", every=0.1)
     return written

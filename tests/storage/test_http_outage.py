@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from devtools.cassandra.node import LocalCluster
-from tests.storage.helpers import UploadStream, cql_session, wait_until
+from devtools.waiting import wait_until
+from tests.storage.helpers import UploadStream, cql_session
 from tests.support.server import running_service
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.integration, pytest.mark.slow]

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from devtools.cassandra.node import LocalCluster
-from tests.storage.helpers import cql_session, wait_until
+from devtools.waiting import wait_until
+from tests.storage.helpers import cql_session
 from tests.support.server import running_service
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.integration, pytest.mark.slow]

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from devtools.cassandra.node import CQL_PORT, LocalCluster
-from tests.storage.helpers import cql_session, wait_until
+from devtools.waiting import wait_until
+from tests.storage.helpers import cql_session
 from tests.support.server import running_service
 
 pytestmark = [

@@ -8,11 +8,12 @@ from datetime import date
 import pytest
 
 from devtools.cassandra.node import LocalCluster
+from devtools.waiting import wait_until
 from settings import Settings
 from storage.base import StoreError
 from storage.cassandra import CassandraStore
 from storage.records import PredictionRecord
-from tests.storage.helpers import at, cql_session, wait_until
+from tests.storage.helpers import at, cql_session
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.slow]
 

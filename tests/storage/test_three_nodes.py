@@ -11,11 +11,12 @@ import pytest
 from cassandra import ConsistencyLevel
 
 from devtools.cassandra.node import LocalCluster
+from devtools.waiting import wait_until
 from settings import Settings
 from storage.cassandra import CassandraStore
 from storage.migrate import migrate
 from storage.records import PredictionRecord
-from tests.storage.helpers import cql_session, wait_until
+from tests.storage.helpers import cql_session
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.slow]
 

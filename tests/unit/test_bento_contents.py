@@ -10,7 +10,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 #: What the image runs: the service, and the schema job's bootstrap (`python -m storage.bootstrap`).
 ENTRY_POINTS = ("service.py", "storage/bootstrap.py")
-FIRST_PARTY = ("service", "settings", "serving", "imaging", "storage")
+FIRST_PARTY = ("service", "settings", "cli", "serving", "imaging", "storage")
 
 
 def _included_python_files() -> set[str]:

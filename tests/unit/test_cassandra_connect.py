@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 
 import storage.cassandra as cassandra_store
+from devtools.waiting import wait_until
 from settings import Settings
 from storage.cassandra import CassandraStore
-
-
-def _wait(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_an_unresolvable_host_keeps_the_connect_loop_retrying(tmp_path: Path) -> None:
@@ -29,7 +21,7 @@ def test_an_unresolvable_host_keeps_the_connect_loop_retrying(tmp_path: Path) ->
     )
     store = CassandraStore(settings)
     try:
-        assert _wait(lambda: "Unresolvable" in store.health()["last_error"])
+        wait_until(lambda: "Unresolvable" in store.health()["last_error"], 10, "an error", 0.05)
         time.sleep(1.0)  # several attempts later the thread is still trying
         assert store._connector.is_alive()
         health = store.health()
@@ -105,7 +97,7 @@ def test_no_node_up_for_the_threshold_rebuilds_the_driver_from_the_contact_point
         assert store.wait_until_connected(5)
         built[0].host.is_up = False  # the pod is gone; the driver only knows its old address
         assert store.health()["state"] == "spooling"
-        assert _wait(lambda: len(built) == 2, timeout=5)
+        wait_until(lambda: len(built) == 2, 5, "a second driver", 0.05)
         assert built[0].shut_down  # the old driver is stopped, not leaked
         assert store.wait_until_connected(5)
         assert store.health()["state"] == "connected"

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIRST_PARTY = (
     "service.py",
     "settings.py",
+    "cli.py",
     "serving",
     "imaging",
     "storage",
@@ -26,6 +27,8 @@ FIRST_PARTY = (
     "loadtests",
     "devtools",
 )
+
+
 def modules() -> dict[str, Path]:
     """Dotted module name -> source file, for every first-party module."""
     found = {}
