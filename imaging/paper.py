@@ -102,7 +102,8 @@ def ink_darkness(gray: np.ndarray, paper: np.ndarray | None = None) -> np.ndarra
     """
     # Paper darker than this is not paper (the wrong polarity, a desk): everything on it is ink.
     level = np.maximum(paper_level(gray) if paper is None else paper, PAPER_FLOOR)
-    return np.clip(1.0 - gray / level, 0.0, 1.0).astype(np.float32)
+    darkness: np.ndarray = np.clip(1.0 - gray / level, 0.0, 1.0).astype(np.float32)
+    return darkness
 
 
 def off_page(paper: np.ndarray) -> np.ndarray:

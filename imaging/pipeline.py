@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from imaging.decode import decode_image
-from imaging.normalize import VERSION as V1
+from imaging.normalize import VERSION as NORMALIZE_VERSION
 from imaging.normalize import (
     Normalized,
     center_by_mass,
@@ -39,7 +39,9 @@ from imaging.normalize import (
 from imaging.paper import ink_darkness, off_page, paper_level, remove_printed_lines, to_luma
 from imaging.strokes import digit_region
 
-#: Version 2, revision 2. Revision 1: tilt also judged from margins and grid columns, printed
+#: Version 1, as recorded (imaging/normalize.py).
+V1 = NORMALIZE_VERSION
+#: Version 2, revision 3. Revision 1: tilt also judged from margins and grid columns, printed
 #: lines cleared where they run alone, a sheet's rim, margins fading out and vignetted corners
 #: dropped. Revision 2: a digit written close to the desk is no longer taken for the desk.
 #: Revision 3 (speed): JPEGs decoded as luma, luma taken before resizing, the paper estimated on

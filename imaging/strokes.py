@@ -172,7 +172,8 @@ def frame_region(mask: np.ndarray, off_page: np.ndarray | None = None) -> np.nda
         dark = np.bincount(labels[off_page], minlength=count)
         frame &= dark >= 0.5 * np.maximum(total, 1)
     frame[0] = False
-    return frame[labels]
+    in_frame: np.ndarray = frame[labels]
+    return in_frame
 
 
 def frame_band(shape: tuple[int, int]) -> np.ndarray:
@@ -207,7 +208,8 @@ def page_rim(off_page: np.ndarray) -> np.ndarray:
     side = max(3, 2 * round(RIM_BAND * min(off_page.shape)) + 1)
     kernel = np.ones((side, side), np.uint8)
     off = off_page.astype(np.uint8)
-    return cv2.dilate(off, kernel).astype(bool) & ~cv2.erode(off, kernel).astype(bool)
+    rim: np.ndarray = cv2.dilate(off, kernel).astype(bool) & ~cv2.erode(off, kernel).astype(bool)
+    return rim
 
 
 def on_rim(piece: Piece, rim_pixels: int, shape: tuple[int, int]) -> bool:

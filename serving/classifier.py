@@ -77,7 +77,8 @@ def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarr
         return probabilities
     logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
     scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return scaled / scaled.sum(axis=1, keepdims=True)
+    calibrated: np.ndarray = scaled / scaled.sum(axis=1, keepdims=True)
+    return calibrated
 
 
 def model_temperature(metadata: Mapping[str, Any]) -> float:

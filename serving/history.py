@@ -43,7 +43,8 @@ def _store() -> Any:
 
 
 def _access() -> Access:
-    return bentoml.get_current_service().access
+    access: Access = bentoml.get_current_service().access
+    return access
 
 
 def _authorization(request: Request) -> str:

@@ -41,7 +41,7 @@ def replication_cql(setting: str) -> str:
 def consistency_level(name: str) -> int:
     """The driver's consistency constant for a name such as ``LOCAL_QUORUM``."""
     try:
-        return ConsistencyLevel.name_to_value[name.upper()]
+        return int(ConsistencyLevel.name_to_value[name.upper()])
     except KeyError:
         raise ValueError(f"unknown consistency level {name!r}") from None
 

@@ -446,7 +446,7 @@ class Replayer(threading.Thread):
     def _delay(self) -> float:
         if not self.failures:
             return self.interval_s
-        return min(self.max_backoff_s, self.min_backoff_s * 2 ** (self.failures - 1))
+        return min(self.max_backoff_s, self.min_backoff_s * 2.0 ** (self.failures - 1))
 
 
 def _parse(line: bytes) -> PredictionRecord | None:
