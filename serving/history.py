@@ -24,7 +24,7 @@ from serving import metrics, web
 from serving.access import Access
 from serving.errors import error_response
 from serving.schemas import FeedbackOut, HistoryItem, HistoryPage, StatsOut
-from storage.base import StoreError
+from storage.base import PredictionStore, StoreError
 from storage.records import utc_now
 
 MAX_PAGE = 100
@@ -38,8 +38,9 @@ FEEDBACK_REFUSED = (
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _store() -> Any:
-    return bentoml.get_current_service().store
+def _store() -> PredictionStore:
+    store: PredictionStore = bentoml.get_current_service().store
+    return store
 
 
 def _access() -> Access:
@@ -153,7 +154,7 @@ async def get_stats(request: Request) -> Response:
     if refused := _refuse_reader(request):
         return refused
     try:
-        day = _parse_day(request.query_params.get("day"), default=utc_now().date())
+        day = _parse_day(request.query_params.get("day"), default=None) or utc_now().date()
     except ValueError as exc:
         return error_response(400, str(exc))
     try:

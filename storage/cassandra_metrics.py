@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter, Gauge, Histogram
 
 _lock = threading.Lock()
 _metrics: StoreMetrics | None = None
@@ -18,14 +21,14 @@ _metrics: StoreMetrics | None = None
 class StoreMetrics:
     """The counters, gauges and histogram named ``digits_store_*``."""
 
-    written: Any
-    spooled: Any
-    replayed: Any
-    failed: Any
-    spool_corrupt: Any
-    spool_depth: Any
-    spool_bytes: Any
-    write_seconds: Any
+    written: Counter
+    spooled: Counter
+    replayed: Counter
+    failed: Counter
+    spool_corrupt: Counter
+    spool_depth: Gauge
+    spool_bytes: Gauge
+    write_seconds: Histogram
 
 
 def store_metrics() -> StoreMetrics:
