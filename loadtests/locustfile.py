@@ -173,18 +173,17 @@ class DigitUser(FastHttpUser):
         """Each user keeps the ids of its own recent predictions to read them back."""
         self.recent: deque[str] = deque(maxlen=20)
 
+    def _post(self, path: str, parts: list[FilePart]) -> Any:
+        """POST a multipart form of ``parts``; the response is judged by the caller."""
+        body, content_type = encode_multipart(parts)
+        headers = {"Content-Type": content_type}
+        return self.client.post(path, data=body, headers=headers, name=path, catch_response=True)
+
     @task(60)
     def predict(self) -> None:
         """POST /predict with one upload and check the digit against the label."""
         sample = random.choice(CORPUS)
-        body, content_type = encode_multipart([_part("image", sample)])
-        with self.client.post(
-            "/predict",
-            data=body,
-            headers={"Content-Type": content_type},
-            name="/predict",
-            catch_response=True,
-        ) as response:
+        with self._post("/predict", [_part("image", sample)]) as response:
             answer = _json(response)
             if response.status_code != 200 or not isinstance(answer, dict):
                 response.failure(f"status {response.status_code}: {response.text[:200]!r}")
@@ -199,14 +198,7 @@ class DigitUser(FastHttpUser):
     def predict_batch(self) -> None:
         """POST /predict_batch with 2-8 uploads and check every digit."""
         samples = random.sample(CORPUS, random.randint(2, 8))
-        body, content_type = encode_multipart([_part("images", s) for s in samples])
-        with self.client.post(
-            "/predict_batch",
-            data=body,
-            headers={"Content-Type": content_type},
-            name="/predict_batch",
-            catch_response=True,
-        ) as response:
+        with self._post("/predict_batch", [_part("images", s) for s in samples]) as response:
             answers = _json(response)
             if response.status_code != 200 or not isinstance(answers, list):
                 response.failure(f"status {response.status_code}: {response.text[:200]!r}")
@@ -221,14 +213,7 @@ class DigitUser(FastHttpUser):
     def upload_legacy(self) -> None:
         """POST /upload (the original form field ``image01``), answer ``"7. success"``."""
         sample = random.choice(CORPUS)
-        body, content_type = encode_multipart([_part("image01", sample)])
-        with self.client.post(
-            "/upload",
-            data=body,
-            headers={"Content-Type": content_type},
-            name="/upload",
-            catch_response=True,
-        ) as response:
+        with self._post("/upload", [_part("image01", sample)]) as response:
             text = response.text or ""
             head = text.split(".", 1)[0]
             if response.status_code != 200 or not head.isdigit() or "success" not in text:
