@@ -3,8 +3,9 @@
 # backend), Cassandra's (official cassandra:5.0, or its local stand-in) and, with `loadgen`, the
 # Locust load generator of the `loadtest` profile.
 #
-#   docker/build-images.sh [service] [cassandra] [loadgen]     (default: service cassandra)
+#   docker/build-images.sh [--missing] [service] [cassandra] [loadgen]   (default: service cassandra)
 #
+# --missing builds only the images that do not exist yet (the deployment tests use it).
 # Variables: DIGITS_IMAGE (digits-service:latest), LOADGEN_IMAGE (digits-loadgen:latest).
 # The upstream base images (python:3.11-slim, cassandra:5.0, locustio/locust) are pulled when a
 # registry answers; otherwise docker/standins.sh builds local stand-ins under the same names.
@@ -33,8 +34,18 @@ build_service() {
   mkdir -p "$VAR_DIR/tmp"
   cd "$ROOT"
   log "containerizing $tag"
+  local offline=()
+  if [ -n "$(standin_digest python:3.11-slim)" ]; then
+    # The local stand-in base: wheels come from the host's wheelhouse, served on the loopback.
+    "$ROOT/docker/wheelhouse.sh"
+    serve_wheelhouse "$ROOT/var/wheelhouse"
+    offline=(--opt network=host --opt "build-arg=UV_FIND_LINKS=$WHEELHOUSE_URL"
+      --opt "build-arg=UV_DEFAULT_INDEX=$WHEELHOUSE_URL")
+  fi
   with_progress "bentoml containerize" env TMPDIR="$VAR_DIR/tmp" \
-    "$BENTOML" containerize "$tag" --backend docker --image-tag "$tag" --image-tag "$DIGITS_IMAGE"
+    "$BENTOML" containerize "$tag" --backend docker --image-tag "$tag" --image-tag "$DIGITS_IMAGE" \
+    "${offline[@]}"
+  stop_wheelhouse
   log "image $DIGITS_IMAGE ($tag): $(image_size "$DIGITS_IMAGE"), built in $((SECONDS - start)) s"
   time_to_ready "$DIGITS_IMAGE"
 }
@@ -83,16 +94,25 @@ build_loadgen() {
   log "image $LOADGEN_IMAGE: $(image_size "$LOADGEN_IMAGE"), built in $((SECONDS - start)) s"
 }
 
-image_size() {
-  docker image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1000000 }'
-}
-
 mkdir -p "$VAR_DIR"
 engine_start
-trap engine_stop_if_started_here EXIT
+trap 'stop_wheelhouse; engine_stop_if_started_here' EXIT
+only_missing=0
+if [ "${1:-}" = --missing ]; then only_missing=1; shift; fi
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(service cassandra)
+image_of() {
+  case "$1" in
+    service) echo "$DIGITS_IMAGE" ;;
+    cassandra) echo "${CASSANDRA_IMAGE:-cassandra:5.0}" ;;
+    loadgen) echo "$LOADGEN_IMAGE" ;;
+  esac
+}
 for target in "${targets[@]}"; do
+  if [ "$only_missing" = 1 ] && image_exists "$(image_of "$target")"; then
+    log "image $(image_of "$target") present: not rebuilt (--missing)"
+    continue
+  fi
   case "$target" in
     service) build_service ;;
     cassandra) "$ROOT/docker/standins.sh" cassandra ;;

@@ -32,6 +32,65 @@ with_progress() {
   log "$label done in $((SECONDS - start)) s"
 }
 
+# wait_for LABEL SECONDS CMD...: run CMD every second until it succeeds (a dot every 5 s), then
+# log "LABEL after N s"; returns 1 after SECONDS. The one polling loop of the shell scripts.
+wait_for() {
+  local label="$1" timeout="$2" start=$SECONDS
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    if [ $((SECONDS - start)) -ge "$timeout" ]; then
+      printf '\n' >&2
+      log "$label: not within $timeout s"
+      return 1
+    fi
+    [ $(((SECONDS - start) % 5)) -eq 4 ] && printf '.' >&2
+    sleep 1
+  done
+  log "$label after $((SECONDS - start)) s"
+}
+
+pid_alive() { kill -0 "$1" 2>/dev/null; }
+pid_gone() { ! pid_alive "$1"; }
+
+# stop_pid LABEL PID SECONDS: SIGTERM, then SIGKILL if it is still alive after SECONDS.
+stop_pid() {
+  local label="$1" pid="$2" grace="$3"
+  pid_alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  if ! wait_for "$label stopped" "$grace" pid_gone "$pid" 2>/dev/null; then
+    log "$label still running after $grace s; sending KILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+}
+
+# image_size IMAGE: its size, e.g. "1545 MB".
+image_size() {
+  docker image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1000000 }'
+}
+
+# serve_wheelhouse DIR: serve a wheelhouse over HTTP on the loopback, for image builds that run
+# with --network host (pip/uv find-links), so no wheel is copied into a layer. Sets
+# WHEELHOUSE_URL; stop_wheelhouse stops it.
+serve_wheelhouse() {
+  local dir="$1" port
+  [ -f "$dir/requirements.txt" ] || die "no wheelhouse in ${dir#"$ROOT"/}: run docker/wheelhouse.sh"
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  mkdir -p "$VAR_DIR"
+  python3 -m http.server --bind 127.0.0.1 --directory "$dir" "$port" >"$VAR_DIR/wheelhouse-http.log" 2>&1 &
+  WHEELHOUSE_PID=$!
+  WHEELHOUSE_URL="http://127.0.0.1:$port/"
+  wait_for "wheelhouse served on $WHEELHOUSE_URL" 20 python3 -c \
+    'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$WHEELHOUSE_URL" \
+    || die "could not serve ${dir#"$ROOT"/} over HTTP"
+}
+
+stop_wheelhouse() {
+  if [ -n "${WHEELHOUSE_PID:-}" ]; then
+    stop_pid wheelhouse "$WHEELHOUSE_PID" 5 2>/dev/null
+    WHEELHOUSE_PID=
+  fi
+}
+
 engine_running() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 ENGINE_STARTED_HERE=0
@@ -49,13 +108,10 @@ engine_start() {
   setsid dockerd --host "unix://$DOCKER_SOCK" >"$DOCKERD_LOG" 2>&1 </dev/null &
   echo $! >"$DOCKERD_PIDFILE"
   ENGINE_STARTED_HERE=1
-  local i
-  for i in $(seq 1 60); do
-    engine_running && { log "Docker Engine up after ${i} s"; return 0; }
-    sleep 1
-  done
-  tail -n 20 "$DOCKERD_LOG" >&2
-  die "dockerd did not answer within 60 s"
+  if ! wait_for "Docker Engine up" 60 engine_running; then
+    tail -n 20 "$DOCKERD_LOG" >&2
+    die "dockerd did not answer within 60 s"
+  fi
 }
 
 # For scripts: stop dockerd only if this very process started it.
@@ -71,17 +127,19 @@ engine_stop() {
   local pid
   pid="$(cat "$DOCKERD_PIDFILE")"
   rm -f "$DOCKERD_PIDFILE"
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$pid"; then
     log "stopping dockerd (pid $pid)"
-    kill -TERM "$pid"
-    local i
-    for i in $(seq 1 30); do
-      kill -0 "$pid" 2>/dev/null || { log "dockerd stopped"; return 0; }
-      sleep 1
-    done
-    log "dockerd still running after 30 s; sending KILL"
-    kill -KILL "$pid" 2>/dev/null || true
+    stop_pid dockerd "$pid" 30
   fi
 }
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+STANDIN_LABEL=org.digits-serving.standin
+
+# The inputs digest a stand-in image (docker/standins.sh) was built from; empty for any other image.
+standin_digest() {
+  local value
+  value="$(docker image inspect --format "{{ index .Config.Labels \"$STANDIN_LABEL\" }}" "$1" 2>/dev/null)"
+  [ "$value" = "<no value>" ] || echo "$value"
+}

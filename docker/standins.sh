@@ -9,7 +9,7 @@
 # unchanged BentoML Dockerfile and compose.yaml run; a stand-in is labelled with the digest of its
 # build context and rebuilt when that changes:
 #   - a Debian bookworm root file system made with debootstrap (cached as var/docker/*.tar),
-#   - python:3.11-slim  = that base + Debian's Python 3.11, uv and the host-side wheelhouse,
+#   - python:3.11-slim  = that base + Debian's Python 3.11 and uv (from the host-side wheelhouse),
 #   - cassandra:5.0     = that base + Debian's OpenJDK 17 + the Cassandra jars from Maven Central,
 #   - locustio/locust   = the python stand-in + Locust from a host-side wheelhouse.
 # Needs a running Docker Engine (docker/engine.sh start) and debootstrap.
@@ -23,15 +23,6 @@ CASSANDRA_IMAGE="${CASSANDRA_IMAGE:-cassandra:5.0}"
 LOCUST_IMAGE="${LOCUST_IMAGE:-locustio/locust:$(sed -n 's/.*"locust==\([^"]*\)".*/\1/p' "$ROOT/pyproject.toml")}"
 ROOTFS_TAR="$VAR_DIR/bookworm-minbase.tar"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-
-STANDIN_LABEL=org.digits-serving.standin
-
-# The inputs digest a stand-in image was built from (empty for any other image).
-standin_digest() {
-  local value
-  value="$(docker image inspect --format "{{ index .Config.Labels \"$STANDIN_LABEL\" }}" "$1" 2>/dev/null)"
-  [ "$value" = "<no value>" ] || echo "$value"
-}
 
 # True when the upstream image itself (not a stand-in of ours) is present or can be pulled.
 upstream_available() {
@@ -96,9 +87,11 @@ ensure_python() {
   local ctx
   ctx="$(mktemp -d "$VAR_DIR/python-ctx.XXXXXX")"
   cp "$ROOT/docker/standins/python.Dockerfile" "$ctx/Dockerfile"
-  # Hard links keep the copy of a few hundred MB of wheels instant.
-  cp -al "$ROOT/var/wheelhouse" "$ctx/wheelhouse"
-  build_standin "$PYTHON_IMAGE" "$ctx" --build-arg "BASE_IMAGE=$BASE_IMAGE"
+  grep '^uv==' "$ROOT/var/wheelhouse/requirements.txt" >"$ctx/uv-requirement.txt"
+  serve_wheelhouse "$ROOT/var/wheelhouse"
+  build_standin "$PYTHON_IMAGE" "$ctx" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    --network host --build-arg "PIP_FIND_LINKS=$WHEELHOUSE_URL"
+  stop_wheelhouse
 }
 
 ensure_cassandra() {
@@ -128,6 +121,7 @@ ensure_locust() {
 
 engine_running || die "no Docker Engine: run 'docker/engine.sh start'"
 mkdir -p "$VAR_DIR"
+trap stop_wheelhouse EXIT
 case "${1:-all}" in
   python) ensure_python ;;
   cassandra) ensure_cassandra ;;

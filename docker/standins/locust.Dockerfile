@@ -5,7 +5,7 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE}
 
 COPY wheelhouse /tmp/locust-wheels
-RUN pip install --no-cache-dir --find-links /tmp/locust-wheels -r /tmp/locust-wheels/requirements.txt \
+RUN pip install --no-cache-dir --no-index --find-links /tmp/locust-wheels -r /tmp/locust-wheels/requirements.txt \
     && rm -rf /tmp/locust-wheels \
     && useradd --create-home --uid 1000 locust
 

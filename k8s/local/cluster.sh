@@ -14,14 +14,10 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=k8s/local/lib.sh
 . "$HERE/lib.sh"
 
-CLUSTER_DIR="$VAR_DIR/cluster"
 STATE_DIR="$CLUSTER_DIR/state"
 CONF_DIR="$CLUSTER_DIR/conf"
 PKI_DIR="$CLUSTER_DIR/pki"
 LOG_DIR="$CLUSTER_DIR/logs"
-RUN_DIR="$CLUSTER_DIR/run"
-HOLDER_PID_FILE="$RUN_DIR/namespace.pid"
-CONTAINERD_SOCK="$RUN_DIR/containerd.sock"
 NODE_NAME=localhost
 BRIDGE=digits0
 POD_CIDR=10.244.0.0/24
@@ -42,26 +38,15 @@ export PATH
 # shellcheck source=k8s/local/configs.sh
 . "$HERE/configs.sh"
 
-holder_pid() { cat "$HOLDER_PID_FILE" 2>/dev/null || true; }
-namespace_alive() { local pid; pid="$(holder_pid)"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
-in_namespace() { nsenter -t "$(holder_pid)" -m -n --wd="$PWD" -- "$@"; }
 # The holder has left the host's network namespace (unshare is done).
 namespace_made() { [ "$(readlink "/proc/$(holder_pid)/ns/net")" != "$(readlink /proc/self/ns/net)" ]; }
 admin_kubectl() { in_namespace kubectl --kubeconfig "$PKI_DIR/admin.kubeconfig" "$@"; }
 
-# wait_until LABEL SECONDS CMD...: poll CMD every second, a dot every 5 s, fail after SECONDS.
+# wait_until LABEL SECONDS CMD...: docker/lib.sh's wait_for, fatal on timeout.
 wait_until() {
-  local label="$1" timeout="$2" start=$SECONDS
-  shift 2
-  until "$@" >/dev/null 2>&1; do
-    if [ $((SECONDS - start)) -ge "$timeout" ]; then
-      printf '\n' >&2
-      die "$label: not ready after $timeout s"
-    fi
-    [ $(((SECONDS - start) % 5)) -eq 4 ] && printf '.' >&2
-    sleep 1
-  done
-  log "$label: ready after $((SECONDS - start)) s"
+  local label="$1"
+  shift
+  wait_for "$label ready" "$@" || die "$label: not ready after $1 s"
 }
 
 # The namespaces: a sleeping process holds a private mount and network namespace; in it, loopback and a
@@ -141,7 +126,7 @@ start_control_plane() {
 start_node() {
   start_daemon containerd containerd --config "$CONF_DIR/containerd.toml"
   wait_until "containerd" 30 in_namespace ctr --address "$CONTAINERD_SOCK" version
-  "$HERE/images.sh" "$CONTAINERD_SOCK" "$(holder_pid)"
+  "$HERE/images.sh"
   mkdir -p "$STATE_DIR/kubelet" "$STATE_DIR/pod-logs"
   start_daemon kubelet kubelet --config "$CONF_DIR/kubelet.yaml" \
     --kubeconfig "$PKI_DIR/kubelet.kubeconfig" --root-dir "$STATE_DIR/kubelet" \
@@ -223,9 +208,7 @@ processes_in_namespace() {
 stop_daemon() {
   local name="$1" pid
   pid="$(cat "$RUN_DIR/$name.pid" 2>/dev/null)" || return 0
-  kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
-  kill -9 "$pid" 2>/dev/null || true
+  stop_pid "$name" "$pid" 20
 }
 
 # Depth first: a cgroup directory can only be removed once its children are.
@@ -269,7 +252,7 @@ case "${1:-}" in
   status) cmd_status ;;
   kubectl) shift; admin_kubectl "$@" ;;
   run) shift; in_namespace "$@" ;;
-  load) shift; "$HERE/images.sh" "$CONTAINERD_SOCK" "$(holder_pid)" "$@" ;;
+  load) shift; "$HERE/images.sh" "$@" ;;
   kubeconfig) echo "$PKI_DIR/admin.kubeconfig" ;;
   *) sed -n '2,10p' "$0" >&2; exit 2 ;;
 esac

@@ -1,22 +1,18 @@
 #!/usr/bin/env bash
 # Images for the local cluster's containerd (no registry can be reached: every image is imported).
-#   images.sh SOCKET NAMESPACE_PID              the cluster's own images: the pod sandbox (pause, built
-#                                               from k8s/local/pause) and CoreDNS, cached as tarballs
-#   images.sh SOCKET NAMESPACE_PID IMAGE...     also these Docker images (`docker save`), e.g. the ones
-#                                               `make images` builds
-# Called by cluster.sh (`up`, `load`).
+#   images.sh              the cluster's own images: the pod sandbox (pause, built from
+#                          k8s/local/pause) and CoreDNS, cached as tarballs
+#   images.sh IMAGE...     these Docker images (`docker save`), e.g. the ones `make images` builds
+# Called by cluster.sh (`up`, `load`) while the cluster runs.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=k8s/local/lib.sh
 . "$HERE/lib.sh"
 
-SOCK="$1"
-HOLDER="$2"
-shift 2
 IMAGE_CACHE="$K8S_CACHE/images"
 PATH="$DEB_ROOT/usr/bin:$PATH"
 
-ctr_in_node() { nsenter -t "$HOLDER" -m -n -- ctr --address "$SOCK" -n k8s.io "$@"; }
+ctr_in_node() { in_namespace ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 
 # build_scratch_image TAG TARBALL BINARY ENTRYPOINT_JSON: a one-file image, saved as TARBALL.
 build_scratch_image() {
@@ -59,8 +55,7 @@ docker_images() {
     image_exists "$image" || die "no Docker image $image (make images / make loadgen-image)"
     start=$SECONDS
     docker save "$image" | ctr_in_node images import - >/dev/null
-    log "images: $image into the node in $((SECONDS - start)) s" \
-      "($(docker image inspect "$image" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}'))"
+    log "images: $image into the node in $((SECONDS - start)) s ($(image_size "$image"))"
   done
 }
 

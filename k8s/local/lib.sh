@@ -14,3 +14,14 @@ KUBE_COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubelet kub
 KUBE_BIN="$K8S_CACHE/kubernetes-$KUBERNETES_VERSION/bin"
 COREDNS_BIN="$K8S_CACHE/coredns-$COREDNS_VERSION/coredns"
 DEB_ROOT="$K8S_CACHE/debian-$(printf '%s' "$DEBIAN_PACKAGES" | sha256sum | cut -c1-12)"
+
+# The running cluster's state (cluster.sh creates it; images.sh imports into its containerd).
+CLUSTER_DIR="$VAR_DIR/cluster"
+RUN_DIR="$CLUSTER_DIR/run"
+HOLDER_PID_FILE="$RUN_DIR/namespace.pid"
+CONTAINERD_SOCK="$RUN_DIR/containerd.sock"
+
+holder_pid() { cat "$HOLDER_PID_FILE" 2>/dev/null || true; }
+namespace_alive() { local pid; pid="$(holder_pid)"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+# Run a command inside the cluster's mount and network namespaces.
+in_namespace() { nsenter -t "$(holder_pid)" -m -n --wd="$PWD" -- "$@"; }

@@ -82,6 +82,19 @@ def check_runtime_hardening(stack: ComposeStack) -> None:
     assert uid == SERVICE_USER_UID
     image = json.loads(run(["docker", "image", "inspect", info["Image"]]))[0]
     assert "/readyz" in " ".join(image["Config"]["Healthcheck"]["Test"])
+    check_image_hygiene(stack.container("service"))
+
+
+def check_image_hygiene(container: str) -> None:
+    """No compilers, git, wheelhouse or package caches in the service image; no build-time URL."""
+    script = (
+        "for tool in gcc cc make git; do command -v $tool; done; "
+        "ls -d /opt/wheelhouse /root/.cache/uv /root/.cache/pip 2>/dev/null; true"
+    )
+    found = run(["docker", "exec", "-u", "0", container, "sh", "-c", script]).split()
+    assert found == [], f"the service image holds {found}"
+    env = run(["docker", "exec", container, "env"])
+    assert "FIND_LINKS" not in env, env
 
 
 @contextmanager

@@ -46,9 +46,7 @@ PHASES = Phases()
 
 def ensure_images() -> None:
     """The service and Cassandra images, built with ``make images``' script when missing."""
-    missing = [image for image in IMAGES if run(["docker", "images", "-q", image]).strip() == ""]
-    if missing:
-        stream(["docker/build-images.sh", "service", "cassandra"], timeout=2400)
+    stream(["docker/build-images.sh", "--missing", "service", "cassandra"], timeout=2400)
 
 
 def apply_and_wait(cluster: LocalCluster) -> None:
