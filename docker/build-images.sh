@@ -81,6 +81,9 @@ PYEOF
   log "image $1: container start to /readyz 200 in $seconds s"
 }
 
+# The Locust base image the load generator is built FROM (its Dockerfile's default).
+locust_image() { sed -n 's/^ARG LOCUST_IMAGE=//p' "$ROOT/k8s/loadgen/Dockerfile"; }
+
 build_loadgen() {
   local start=$SECONDS ctx
   "$ROOT/docker/standins.sh" locust
@@ -89,7 +92,15 @@ build_loadgen() {
   log "rendering the load-test corpus"
   (cd "$ROOT" && "$PY" -m loadtests.corpus --size 400 --seed 7 --out "$ctx/corpus")
   cp "$ROOT/k8s/loadgen/Dockerfile" "$ctx/Dockerfile"
-  with_progress "build $LOADGEN_IMAGE" docker build -t "$LOADGEN_IMAGE" "$ctx"
+  local offline=()
+  if [ -n "$(standin_digest "$(locust_image)")" ]; then
+    # numpy and Pillow as the service pins them, from the host's wheelhouse on the loopback.
+    "$ROOT/docker/wheelhouse.sh"
+    serve_wheelhouse "$ROOT/var/wheelhouse"
+    offline=(--network host --build-arg "PIP_FIND_LINKS=$WHEELHOUSE_URL" --build-arg PIP_NO_INDEX=1)
+  fi
+  with_progress "build $LOADGEN_IMAGE" docker build "${offline[@]}" -t "$LOADGEN_IMAGE" "$ctx"
+  stop_wheelhouse
   rm -rf "$ctx"
   log "image $LOADGEN_IMAGE: $(image_size "$LOADGEN_IMAGE"), built in $((SECONDS - start)) s"
 }
