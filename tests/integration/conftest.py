@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import running_service
+from tests.support.server import serving
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,11 @@ class Served:
 
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """The service on a free port, recording into a fresh SQLite file."""
+    """The service on a free port, recording into a fresh SQLite file.
+
+    With ``DIGITS_TEST_IMAGE`` set, the service image as it ships runs instead of ``bentoml
+    serve`` (tests/deployment/test_image_contract.py).
+    """
     workdir = tmp_path_factory.mktemp("service")
     db = workdir / "predictions.db"
     env = {
@@ -35,7 +39,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "DIGITS_SPOOL_DIR": str(workdir / "spool"),
         "DIGITS_MAX_UPLOAD_BYTES": str(16 * 1024 * 1024),
     }
-    with running_service(env, workdir) as url:
+    with serving(env, workdir) as url:  # the shipped image instead with DIGITS_TEST_IMAGE
         yield Served(url, db, workdir)
 
 
