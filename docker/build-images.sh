@@ -35,10 +35,7 @@ build_service() {
   cd "$ROOT"
   log "containerizing $tag"
   local offline=()
-  if [ -n "$(standin_digest python:3.11-slim)" ]; then
-    # The local stand-in base: wheels come from the host's wheelhouse, served on the loopback.
-    "$ROOT/docker/wheelhouse.sh"
-    serve_wheelhouse "$ROOT/var/wheelhouse"
+  if serve_wheelhouse_for python:3.11-slim; then
     offline=(--opt network=host --opt "build-arg=UV_FIND_LINKS=$WHEELHOUSE_URL"
       --opt "build-arg=UV_DEFAULT_INDEX=$WHEELHOUSE_URL")
   fi
@@ -81,6 +78,15 @@ PYEOF
   log "image $1: container start to /readyz 200 in $seconds s"
 }
 
+# serve_wheelhouse_for BASE_IMAGE: when BASE_IMAGE is a local stand-in (no registry reachable),
+# serve the host's wheelhouse on the loopback (WHEELHOUSE_URL) for the build and succeed; with a
+# registry's image, fail: the build installs from PyPI.
+serve_wheelhouse_for() {
+  [ -n "$(standin_digest "$1")" ] || return 1
+  "$ROOT/docker/wheelhouse.sh"
+  serve_wheelhouse "$ROOT/var/wheelhouse"
+}
+
 # The Locust base image the load generator is built FROM (its Dockerfile's default).
 locust_image() { sed -n 's/^ARG LOCUST_IMAGE=//p' "$ROOT/k8s/loadgen/Dockerfile"; }
 
@@ -93,10 +99,7 @@ build_loadgen() {
   (cd "$ROOT" && "$PY" -m loadtests.corpus --size 400 --seed 7 --out "$ctx/corpus")
   cp "$ROOT/k8s/loadgen/Dockerfile" "$ctx/Dockerfile"
   local offline=()
-  if [ -n "$(standin_digest "$(locust_image)")" ]; then
-    # numpy and Pillow as the service pins them, from the host's wheelhouse on the loopback.
-    "$ROOT/docker/wheelhouse.sh"
-    serve_wheelhouse "$ROOT/var/wheelhouse"
+  if serve_wheelhouse_for "$(locust_image)"; then  # numpy and Pillow as the service pins them
     offline=(--network host --build-arg "PIP_FIND_LINKS=$WHEELHOUSE_URL" --build-arg PIP_NO_INDEX=1)
   fi
   with_progress "build $LOADGEN_IMAGE" docker build "${offline[@]}" -t "$LOADGEN_IMAGE" "$ctx"

@@ -16,17 +16,20 @@ from imaging.contract import IMAGE_SHAPE
 from storage.records import RECORD_COLUMNS, RECORD_FIELDS, DayStats, PredictionRecord
 
 
-def recorded(name: str, default: Any = ..., doc: str | None = None) -> Any:
-    """A pydantic field for the record's field ``name``, described as the record describes it."""
-    return Field(default, description=doc or RECORD_COLUMNS[name].doc)
+def recorded(name: str, default: Any = ..., doc: str | None = None, **constraints: Any) -> Any:
+    """A pydantic field for the record's field ``name``, described as the record describes it.
+
+    ``constraints`` are pydantic's (``ge``, ``le``, ...).
+    """
+    return Field(default, description=doc or RECORD_COLUMNS[name].doc, **constraints)
 
 
 class Prediction(BaseModel):
     """The answer to one image."""
 
     id: uuid.UUID = recorded("id")
-    digit: int = Field(ge=0, le=9, description=RECORD_COLUMNS["digit"].doc)
-    confidence: float = Field(ge=0, le=1, description=RECORD_COLUMNS["confidence"].doc)
+    digit: int = recorded("digit", ge=0, le=9)
+    confidence: float = recorded("confidence", ge=0, le=1)
     sure: bool = Field(description="Whether confidence reaches the service's threshold.")
     probabilities: list[float] = recorded("probabilities")
     model: str = recorded("model")
