@@ -22,10 +22,13 @@ from cassandra.cluster import Cluster, NoHostAvailable
 
 from devtools.cassandra import node as cassandra_node
 from devtools.cassandra.node import DEFAULT_LIB, LocalCluster, Node
+from devtools.waiting import wait_until
 from tests.deployment.k8s_manifests import K8S, ROOT
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.slow]
 
+#: Longest a changed password may take to apply: Cassandra's credentials cache, with room.
+CREDENTIALS_CACHE_S = 15.0
 ADDRESS = "127.0.0.41"  # apart from tests/storage (127.0.0.11-31) and a developer's node
 KEYSPACE = "k8s_schema_job"
 SCRIPTS = K8S / "base" / "scripts"
@@ -110,6 +113,15 @@ def run_job(env: dict[str, str]) -> str:
     return result.stderr
 
 
+def logs_in(user: str, password: str) -> bool:
+    """Whether ``user`` may log in with ``password`` now."""
+    try:
+        login(user, password).shutdown()
+    except NoHostAvailable:
+        return False
+    return True
+
+
 def login(user: str, password: str) -> Cluster:
     cluster = Cluster(
         [ADDRESS], auth_provider=PlainTextAuthProvider(user, password), protocol_version=5
@@ -152,7 +164,10 @@ def test_the_job_runs_again_and_applies_a_rotated_app_password(
     run_job(job_env(tmp_path))
     rotated = "rotated-" + uuid.uuid4().hex
     run_job(job_env(tmp_path, app_password=rotated))
-    login(APP[0], rotated).shutdown()
+    # Cassandra caches credentials (credentials_validity, 2 s by default): a new password may need
+    # a moment to be the one a login is checked against. The service reconnects with backoff.
+    wait_until(lambda: logs_in(APP[0], rotated), CREDENTIALS_CACHE_S, "the rotated password works")
+    wait_until(lambda: not logs_in(*APP), CREDENTIALS_CACHE_S, "the old password is refused")
     with pytest.raises(NoHostAvailable):
         login(*APP)
 
