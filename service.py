@@ -47,6 +47,7 @@ from serving.guards import FilePart, MultipartOnlyMiddleware, declared, install_
 from serving.health import ReadinessMiddleware
 from serving.history import build_app
 from serving.limits import BodyLimitMiddleware
+from serving.model_choice import served_tag
 from serving.openapi import OpenAPIMiddleware, build_document
 from serving.schemas import Prediction, png_base64
 from serving.uploads import PreparedImage, Upload, prepare, read_upload
@@ -72,7 +73,7 @@ install_client_error_filter()
 class DigitService:
     """Handwritten digit recognition with every prediction recorded."""
 
-    model_ref = bentoml.models.BentoModel(f"{SETTINGS.model_name}:{SETTINGS.model_version}")
+    model_ref = bentoml.models.BentoModel(served_tag(SETTINGS.model_name, SETTINGS.model_version))
 
     def __init__(self) -> None:
         from serving.classifier import Classifier, model_temperature, sure_threshold

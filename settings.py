@@ -38,7 +38,11 @@ class Settings(BaseModel):
     model_name: str = Field(
         "mnist_cnn", description="Name of the model in the BentoML model store."
     )
-    model_version: str = Field("latest", description="Version of that model the service serves.")
+    model_version: str = Field(
+        "promoted",
+        description="Version of that model the service serves: `promoted` (the one promoted "
+        "last, label `promoted_at`), `latest`, or a version.",
+    )
     confidence_threshold: float | None = Field(
         None,
         ge=0.0,

@@ -33,10 +33,11 @@ def model_dir() -> Path:
     """Directory of the served model in the BentoML store (settings' name and version)."""
     import bentoml
 
+    from serving.model_choice import served_tag
     from settings import load_settings
 
     settings = load_settings()
-    return Path(bentoml.models.get(f"{settings.model_name}:{settings.model_version}").path)
+    return Path(bentoml.models.get(served_tag(settings.model_name, settings.model_version)).path)
 
 
 def _classifier(threads: int) -> Classifier:

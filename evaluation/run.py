@@ -93,6 +93,7 @@ from imaging.pipeline import (
 )
 from imaging.strokes import digit_region
 from loadtests.stack import ServerError, bentoml_server, free_port, running
+from serving.model_choice import served_tag
 from settings import Settings, load_settings
 from training.paper import CONDITIONS
 
@@ -173,7 +174,7 @@ def load_served_model(settings: Settings) -> ServedModel:
 
     from serving.classifier import Classifier, model_temperature, sure_threshold
 
-    model = bentoml.models.get(f"{settings.model_name}:{settings.model_version}")
+    model = bentoml.models.get(served_tag(settings.model_name, settings.model_version))
     metadata = model.info.metadata
     threshold = sure_threshold(settings, metadata)
     temperature = model_temperature(metadata)
@@ -278,7 +279,7 @@ def load_keras_twin(settings: Settings) -> Any:
     from serving.classifier import model_temperature
     from training.keras_classifier import KerasClassifier
 
-    model = bentoml.models.get(f"{settings.model_name}:{settings.model_version}")
+    model = bentoml.models.get(served_tag(settings.model_name, settings.model_version))
     temperature = model_temperature(model.info.metadata)
     return KerasClassifier(model.path, str(model.tag), temperature=temperature)
 

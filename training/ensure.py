@@ -5,11 +5,11 @@ Usage::
     python -m training.ensure
 
 Checks the model the service will load (``DIGITS_MODEL_NAME:DIGITS_MODEL_VERSION``, by default
-``mnist_cnn:latest``). When it is missing, or is a quick smoke model, or missed the accuracy
-target, or was trained for another preprocessing version, the model shipped with the repository
-(``models/mnist_cnn.bentomodel``) is imported; only without one does a default full training
-run store a new version (which becomes ``latest``). Called by ``make model``, hence before
-``make serve`` and ``make test``.
+the promoted ``mnist_cnn``, see :mod:`serving.model_choice`). When it is missing, or is a quick
+smoke model, or missed the accuracy target, or was trained for another preprocessing version,
+the model shipped with the repository (``models/mnist_cnn.bentomodel``) is imported; only
+without one does a default full training run store a new version. Either is then promoted.
+Called by ``make model``, hence before ``make serve`` and ``make test``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 from cli import setup_logging
 from imaging.contract import LITERT_FILE
 from imaging.pipeline import PREPROCESSING_VERSION
+from serving.model_choice import PROMOTED
 from settings import Settings, load_settings
 from training.store import (
     ARCHIVE,
@@ -28,6 +29,7 @@ from training.store import (
     find_model,
     import_archive,
     list_models,
+    promote,
 )
 
 log = logging.getLogger("training.ensure")
@@ -64,10 +66,11 @@ def why_not_servable(settings: Settings, model: StoredModel | None) -> str | Non
 
 
 def ensure_model(settings: Settings) -> int:
-    """Check the configured model and train a full one when needed.
+    """Check the configured model; import the shipped one or train when needed, and promote it.
 
     Returns:
-        Process exit status: 0 when a servable full model is in place.
+        Process exit status: 0 when a servable full model is in place (and, for the default
+        ``DIGITS_MODEL_VERSION=promoted``, promoted).
     """
     model = find_model(settings.model_name, settings.model_version)
     problem = why_not_servable(settings, model)
@@ -75,20 +78,18 @@ def ensure_model(settings: Settings) -> int:
         log.info("model ready: %s", describe(model))
         return 0
     log.info("%s", problem)
-    if settings.model_version != "latest":
+    if settings.model_version not in (PROMOTED, "latest"):
         log.error("DIGITS_MODEL_VERSION pins a version; training would not change what is served")
         return 1
     if ARCHIVE.exists() and settings.model_name == "mnist_cnn":
         log.info("importing the model shipped with the repository: %s", ARCHIVE.name)
         shipped = import_archive(ARCHIVE)
-        latest = find_model(settings.model_name, "latest")
-        if latest is not None and latest.tag == shipped.tag and shipped.is_servable:
-            log.info("model ready: %s", describe(shipped))
-            return 0
-        log.warning("the shipped model %s is not the servable latest; training", shipped.tag)
+        if shipped.is_servable:
+            return _ready(promote(shipped.tag))
+        log.warning("the shipped model %s is not servable; training", shipped.tag)
     older = [m for m in list_models(settings.model_name) if m.is_servable]
     if older:
-        hint = "set DIGITS_MODEL_VERSION to serve it instead"
+        hint = "promote it (python -m training.store --promote TAG) to serve it instead"
         log.info("an older servable model exists (%s); %s", older[0].tag, hint)
     # No duration here: it changes with the recipe and the machine (README has the measured one).
     log.info(
@@ -102,7 +103,11 @@ def ensure_model(settings: Settings) -> int:
     if not trained.is_full:
         log.error("the new model %s missed the accuracy target", describe(trained))
         return 1
-    log.info("model ready: %s", describe(trained))
+    return _ready(promote(result.tag))
+
+
+def _ready(model: StoredModel) -> int:
+    log.info("model ready and promoted: %s", describe(model))
     return 0
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ import bentoml
 
 from imaging.contract import KERAS_FILE, LITERT_FILE
 from imaging.pipeline import PREPROCESSING_VERSION
+from serving.model_choice import PROMOTED, PROMOTED_AT, STAGE, served_tag
 
 if TYPE_CHECKING:
     import keras
@@ -32,11 +34,18 @@ class StoredModel:
         tag: ``name:version``.
         path: Directory holding ``model.keras``.
         metadata: The metadata written by :func:`save_model`.
+        labels: Its BentoML labels (``stage``, ``promoted_at``...).
     """
 
     tag: str
     path: str
     metadata: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_promoted(self) -> bool:
+        """Promoted at some point (the newest promotion is the one served)."""
+        return bool(self.labels.get(PROMOTED_AT))
 
     @property
     def is_full(self) -> bool:
@@ -77,8 +86,10 @@ def save_model(
         files: More files for the model's directory (the LiteRT file the service loads).
 
     Returns:
-        The new tag, ``name:version``.
+        The new tag, ``name:version``. It is a candidate (label ``stage``) until
+        :func:`promote` makes it the served model.
     """
+    labels = {**labels, STAGE: "candidate"}
     with bentoml.models.create(name, labels=labels, metadata=metadata) as stored:
         model.save(os.path.join(stored.path, KERAS_FILE))
         for path in files:
@@ -86,13 +97,52 @@ def save_model(
     return str(stored.tag)
 
 
-def find_model(name: str, version: str = "latest") -> StoredModel | None:
-    """The model ``name:version`` from the store, or None when there is none."""
+def find_model(name: str, version: str = PROMOTED) -> StoredModel | None:
+    """The model ``name:version`` from the store (``promoted``: the served one), or None."""
     try:
-        found = bentoml.models.get(f"{name}:{version}")
-    except bentoml.exceptions.NotFound:
+        found = bentoml.models.get(served_tag(name, version))
+    except (bentoml.exceptions.NotFound, LookupError):
         return None
-    return StoredModel(tag=str(found.tag), path=found.path, metadata=dict(found.info.metadata))
+    return _stored(found)
+
+
+def _stored(found: bentoml.Model) -> StoredModel:
+    info = found.info
+    return StoredModel(str(found.tag), found.path, dict(info.metadata), dict(info.labels))
+
+
+def promote(tag: str, now: datetime | None = None) -> StoredModel:
+    """Make ``tag`` the served model: label it ``stage=production`` with ``promoted_at``.
+
+    The model promoted before it is relabelled ``stage=retired`` (its ``promoted_at`` stays,
+    older: promoting it again is how to roll back). Labels live in each version's
+    ``model.yaml``, which is rewritten atomically; the service reads them at start-up.
+    """
+    model = bentoml.models.get(tag)
+    previous = find_model(model.tag.name)
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
+    promoted = set_labels(str(model.tag), {STAGE: "production", PROMOTED_AT: stamp})
+    if previous is not None and previous.tag != promoted.tag:
+        set_labels(previous.tag, {STAGE: "retired"})
+    return promoted
+
+
+def set_labels(tag: str, labels: dict[str, str]) -> StoredModel:
+    """Add or replace labels of a stored model (BentoML has no call for it: its model.yaml).
+
+    Raises:
+        bentoml.exceptions.NotFound: no such model.
+    """
+    import yaml
+
+    model = bentoml.models.get(tag)
+    path = Path(model.path) / "model.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["labels"] = {**(document.get("labels") or {}), **labels}
+    scratch = path.with_name(f".model.yaml.{os.getpid()}")
+    scratch.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    os.replace(scratch, path)
+    return _stored(bentoml.models.get(tag))
 
 
 def list_models(name: str) -> list[StoredModel]:
@@ -102,7 +152,7 @@ def list_models(name: str) -> list[StoredModel]:
     except bentoml.exceptions.NotFound:
         return []
     found = sorted(found, key=lambda m: m.creation_time, reverse=True)
-    return [StoredModel(str(m.tag), m.path, dict(m.info.metadata)) for m in found]
+    return [_stored(m) for m in found]
 
 
 def import_archive(path: Path = ARCHIVE) -> StoredModel:
@@ -113,7 +163,7 @@ def import_archive(path: Path = ARCHIVE) -> StoredModel:
         if "already exists" not in str(exc):
             raise
         imported = bentoml.models.get(_archive_tag(path))
-    return StoredModel(str(imported.tag), imported.path, dict(imported.info.metadata))
+    return _stored(imported)
 
 
 def export_archive(tag: str, path: Path = ARCHIVE) -> Path:
@@ -167,19 +217,25 @@ def copy_baseline(store_home: Path, destination: Path, name: str = "mnist_cnn") 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m training.store --export [TAG]`` or ``--baseline STORE DEST``."""
+    """``python -m training.store``: ``--export [TAG]``, ``--promote TAG``, ``--baseline S D``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m training.store")
-    parser.add_argument("--export", nargs="?", const="mnist_cnn:latest", metavar="TAG")
+    parser.add_argument("--export", nargs="?", const=f"mnist_cnn:{PROMOTED}", metavar="TAG")
+    parser.add_argument("--promote", metavar="TAG", help="serve this model from now on")
     parser.add_argument("--baseline", nargs=2, type=Path, metavar=("STORE", "DEST"))
     args = parser.parse_args(argv)
     if args.baseline:
         print(copy_baseline(*args.baseline))
         return 0
+    if args.promote:
+        promoted = promote(args.promote)
+        print(f"{promoted.tag} promoted at {promoted.labels[PROMOTED_AT]}")
+        return 0
     if not args.export:
-        parser.error("nothing to do: pass --export [TAG] or --baseline STORE DEST")
-    model = bentoml.models.get(args.export)
+        parser.error("nothing to do: pass --export [TAG], --promote TAG or --baseline STORE DEST")
+    name, _, version = args.export.partition(":")
+    model = bentoml.models.get(served_tag(name, version or "latest"))
     path = export_archive(str(model.tag))
     print(f"{model.tag} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -42,7 +42,7 @@ from training.model import build_classifier, build_training_model, compile_for_t
 from training.realistic import RealisticSet, realistic_examples
 from training.rejects import REJECT_SHARE, reject_images, uniform_targets
 from training.report import write_report
-from training.store import MIN_FULL_ACCURACY, save_model
+from training.store import MIN_FULL_ACCURACY, find_model, promote, save_model
 
 log = logging.getLogger("training")
 
@@ -387,11 +387,21 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m training.train``; prints the stored tag on stdout."""
+    """Entry point of ``python -m training.train``; prints the stored tag on stdout.
+
+    A full run that is servable (accuracy target, LiteRT file) is promoted: ``make train`` is
+    the operator asking for a new model. A quick run never is.
+    """
     config = parse_args(argv)
     settings = load_settings()
     configure_logging(settings.log_level)
     result = train(config, settings)
+    stored = find_model(settings.model_name, result.tag.partition(":")[2])
+    if stored is not None and stored.is_servable:
+        promote(result.tag)
+        log.info("promoted %s: the service serves it from its next start", result.tag)
+    else:
+        log.info("%s is stored but not promoted (not a servable full model)", result.tag)
     print(result.tag)
     return 0
 

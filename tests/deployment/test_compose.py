@@ -220,11 +220,13 @@ def test_the_lock_pins_every_package_and_carries_no_training_stack() -> None:
     assert not {"tensorflow", "tensorflow-cpu", "keras", "pytest"} & set(lock)
 
 
-def test_bentofile_serves_the_service_with_the_model_by_tag() -> None:
+def test_bentofile_packs_the_model_the_service_declares_not_latest() -> None:
     spec = bentofile()
     assert spec["service"] == "service:DigitService"
     assert spec["name"] == "digits-service"
-    assert spec["models"] == ["mnist_cnn:latest"]
+    # A `models:` list would pack a version by tag (e.g. `latest`, an unpromoted candidate)
+    # next to the promoted one service.py declares.
+    assert "models" not in spec
     assert spec["labels"]
 
 

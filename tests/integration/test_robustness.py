@@ -54,10 +54,11 @@ def _naive_digits(samples: list[Sample]) -> np.ndarray:
     import bentoml
 
     from serving.classifier import Classifier
+    from serving.model_choice import served_tag
     from settings import load_settings
 
     settings = load_settings()
-    model = bentoml.models.get(f"{settings.model_name}:{settings.model_version}")
+    model = bentoml.models.get(served_tag(settings.model_name, settings.model_version))
     classifier = Classifier(model.path, str(model.tag), threads=1)
     batch = np.stack([naive_pixels(s.data) for s in samples])
     return classifier.predict(batch).argmax(axis=1)

@@ -12,9 +12,10 @@ def classifier() -> Classifier:
     """The model ``make model`` stored (model_name:model_version), as the service loads it."""
     import bentoml
 
+    from serving.model_choice import served_tag
     from settings import load_settings
 
     settings = load_settings()
-    model = bentoml.models.get(f"{settings.model_name}:{settings.model_version}")
+    model = bentoml.models.get(served_tag(settings.model_name, settings.model_version))
     temperature = model_temperature(model.info.metadata)
     return Classifier(model.path, str(model.tag), threads=1, temperature=temperature)

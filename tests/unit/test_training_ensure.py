@@ -29,17 +29,23 @@ MODEL_DIR = str(Path(__file__).parent / "fixtures" / "stored-model")
 
 
 class FakeTraining:
-    """Stands in for training.train (which imports TensorFlow) and records calls."""
+    """Stands in for training.train (which imports TensorFlow) and records calls and promotions."""
 
     def __init__(self, metadata: dict[str, Any]) -> None:
         self.metadata = metadata
         self.calls = 0
+        self.promoted: list[str] = []
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         module = types.ModuleType("training.train")
         module.TrainConfig = lambda: "default-config"  # type: ignore[attr-defined]
         module.train = self.train  # type: ignore[attr-defined]
         monkeypatch.setitem(sys.modules, "training.train", module)
+        monkeypatch.setattr(ensure, "promote", self.promote)
+
+    def promote(self, tag: str) -> StoredModel:
+        self.promoted.append(tag)
+        return StoredModel(tag, MODEL_DIR, self.metadata, {"stage": "production"})
 
     def train(self, config: str, settings: Settings) -> Any:
         assert config == "default-config"
@@ -78,6 +84,22 @@ def test_missing_quick_or_weak_latest_model_triggers_training(
     in_store(monkeypatch, metadata)
     assert ensure.ensure_model(Settings()) == 0
     assert training.calls == 1
+    assert training.promoted == ["mnist_cnn:new"]
+
+
+def test_a_model_that_is_not_promoted_yet_is_found_and_promoted_on_import(
+    monkeypatch: pytest.MonkeyPatch, training: FakeTraining, tmp_path: Path
+) -> None:
+    archive = tmp_path / "mnist_cnn.bentomodel"
+    archive.write_bytes(b"archive")
+    in_store(monkeypatch, None)  # nothing promoted: e.g. a store from before promotion existed
+    monkeypatch.setattr(ensure, "ARCHIVE", archive)
+    monkeypatch.setattr(
+        ensure, "import_archive", lambda path: StoredModel("mnist_cnn:shipped", MODEL_DIR, FULL)
+    )
+    assert ensure.ensure_model(Settings()) == 0
+    assert training.calls == 0
+    assert training.promoted == ["mnist_cnn:shipped"]
 
 
 def test_a_pinned_version_is_never_retrained(
@@ -88,12 +110,13 @@ def test_a_pinned_version_is_never_retrained(
     assert training.calls == 0
 
 
-def test_training_that_misses_the_target_fails(
+def test_training_that_misses_the_target_fails_and_promotes_nothing(
     monkeypatch: pytest.MonkeyPatch, training: FakeTraining
 ) -> None:
     in_store(monkeypatch, None)
     training.metadata = WEAK
     assert ensure.ensure_model(Settings()) == 1
+    assert training.promoted == []
 
 
 @pytest.mark.parametrize(
@@ -142,6 +165,7 @@ def test_the_shipped_archive_is_imported_instead_of_training(
     assert ensure.ensure_model(Settings()) == 0
     assert training.calls == 0
     assert store["latest"] is shipped
+    assert training.promoted == ["mnist_cnn:shipped"]
 
 
 def test_importing_the_shipped_archive_twice_finds_the_model_already_there(
