@@ -4,7 +4,7 @@
 
 TRAIN_REPORT_DIR ?= reports/training
 
-.PHONY: mnist train train-quick model-archive baseline-model evaluate
+.PHONY: mnist train train-quick model-archive baseline-model evaluate feedback-export retrain
 
 mnist: install ## Fetch (once) and verify MNIST; print its source and SHA-256
 	$(PY) -m training.data
@@ -12,7 +12,7 @@ mnist: install ## Fetch (once) and verify MNIST; print its source and SHA-256
 train: install ## Train a new full model (always, ~25 min on 2 cores), store it as the latest, write the report
 	$(PY) -m training.train --report-dir $(TRAIN_REPORT_DIR)
 
-model-archive: install ## Ship the latest model: export it to models/mnist_cnn.bentomodel (commit that file)
+model-archive: install ## Ship the promoted model: export it to models/mnist_cnn.bentomodel (commit that file)
 	$(PY) -m training.store --export
 
 # A separate store, so a smoke model never becomes the `latest` that the service loads.
@@ -37,3 +37,17 @@ baseline-model: install ## Re-train models/baseline-mnist-norm-1 with the versio
 
 evaluate: model ## Realistic evaluation (12 conditions x 300 images, three pipelines, HTTP) -> reports/evaluation/
 	$(PY) -m evaluation.run --report-dir reports/evaluation --baseline-model $(BASELINE_MODEL)
+
+# Learning from feedback (training/feedback/): the configured store (DIGITS_STORE_URL) -> a
+# dataset file -> a fine-tuned candidate -> the promotion gate -> reports/retrain/.
+FEEDBACK_DIR ?= var/feedback
+RETRAIN_REPORT_DIR ?= reports/retrain
+RETRAIN_ARGS ?=
+
+feedback-export: install ## Export labelled predictions of DIGITS_STORE_URL to var/feedback/ (resumable)
+	$(PY) -m training.feedback export --out $(FEEDBACK_DIR)
+
+retrain: model ## Export feedback, fine-tune a candidate on it, promote it only if the gate accepts it
+	dataset=$$($(PY) -m training.feedback export --out $(FEEDBACK_DIR)) && \
+	  $(PY) -m training.feedback retrain --dataset "$$dataset" \
+	  --report-dir $(RETRAIN_REPORT_DIR) $(RETRAIN_ARGS)

@@ -49,21 +49,29 @@ def write_report(
     ]
 
 
-def plot_confusion(matrix: np.ndarray, path: Path) -> Path:
-    """Confusion matrix with counts; the diagonal is hidden from the colour scale so errors show."""
+def plot_confusion(
+    matrix: np.ndarray,
+    path: Path,
+    title: str = "Test set confusion matrix",
+    labels: tuple[str, str, str] = ("true digit", "predicted digit", "misclassified test images"),
+) -> Path:
+    """Confusion matrix with counts; the diagonal is hidden from the colour scale so errors show.
+
+    ``labels`` name the rows, the columns and the colour scale.
+    """
     errors = matrix.astype(float).copy()
     np.fill_diagonal(errors, np.nan)
     fig, ax = plt.subplots(figsize=(7, 6))
     image = ax.imshow(errors, cmap="Reds")
-    fig.colorbar(image, ax=ax, label="misclassified test images")
+    fig.colorbar(image, ax=ax, label=labels[2])
     for (true, pred), count in np.ndenumerate(matrix):
         if count:
             weight = "bold" if true == pred else "normal"
             ax.text(pred, true, str(count), ha="center", va="center", fontsize=8, weight=weight)
     ticks = range(matrix.shape[0])
-    ax.set(xticks=ticks, yticks=ticks, xlabel="predicted digit", ylabel="true digit")
-    accuracy = matrix.trace() / matrix.sum()
-    ax.set_title(f"Test set confusion matrix (accuracy {accuracy:.2%})")
+    ax.set(xticks=ticks, yticks=ticks, xlabel=labels[1], ylabel=labels[0])
+    accuracy = matrix.trace() / max(1, matrix.sum())
+    ax.set_title(f"{title} (accuracy {accuracy:.2%})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

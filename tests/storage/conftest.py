@@ -6,6 +6,7 @@ files in a temporary directory. Needs the jars of ``make cassandra-install``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,8 @@ from storage.records import PredictionRecord, utc_now
 from tests.storage.helpers import cql_session
 from tests.support.records import make_record
 
-NODE_ADDRESS = "127.0.0.11"
+#: DIGITS_TEST_CASSANDRA_ADDRESS moves it (to run these tests beside a CI run on one host).
+NODE_ADDRESS = os.environ.get("DIGITS_TEST_CASSANDRA_ADDRESS", "127.0.0.11")
 KEYSPACE = "digits_test"
 
 
