@@ -24,20 +24,27 @@ from loadtests.corpus import load_corpus
 if TYPE_CHECKING:
     from multiprocessing.synchronize import Barrier
 
+    from bentoml import Model
+
     from serving.classifier import Classifier
 
 BATCH = 64
 
 
-def model_dir() -> Path:
-    """Directory of the served model in the BentoML store (settings' name and version)."""
+def served_model() -> Model:
+    """The served model in the BentoML store (settings' name and version)."""
     import bentoml
 
     from serving.model_choice import served_tag
     from settings import load_settings
 
     settings = load_settings()
-    return Path(bentoml.models.get(served_tag(settings.model_name, settings.model_version)).path)
+    return bentoml.models.get(served_tag(settings.model_name, settings.model_version))
+
+
+def model_dir() -> Path:
+    """Directory of the served model in the BentoML store."""
+    return Path(served_model().path)
 
 
 def _classifier(threads: int) -> Classifier:

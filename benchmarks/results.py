@@ -27,7 +27,8 @@ CEILING_S = 10.0  # seconds of the in-process ceiling
 LOADGEN_CPUS = (1,)  # the CPU the load generator is pinned to
 PREWARM_S = 8.0  # unmeasured load before each configuration's first level...
 PREWARM_USERS = 8  # ...at this many users
-TARGETS = ("service-cassandra", "service-sqlite", "service-none", "baseline")
+PEERS = ("docs-batching", "docs-predict")  # the BentoML-documentation peers
+TARGETS = ("service-cassandra", "service-sqlite", "service-none", "baseline", *PEERS)
 SERVICE = TARGETS[0]  # the configuration compared with the baseline
 COMPARE_AT = 32  # users at which the service is compared with the baseline, and tuned
 TUNE_DURATION_S = 10.0  # measured seconds per configuration of the tuning sweep
@@ -207,3 +208,25 @@ class Tuning(Model):
     concurrency: int
     duration_s: float
     rows: list[TuningRow]
+
+
+class Stage(Model):
+    """One stage of a request and its CPU milliseconds per request."""
+
+    name: str
+    cpu_ms: float
+
+
+class Stages(Model):
+    """Where a request's server CPU goes (``benchmarks.stages``): ``results/stages.json``.
+
+    ``steps`` add up to the in-process app's cost (recording off); ``recording`` is what a
+    store adds per prediction; ``totals`` are the app in-process and, when the benchmark's HTTP
+    figure was given, what HTTP adds and the HTTP figure itself.
+    """
+
+    corpus_size: int
+    repeat: int
+    steps: list[Stage]
+    recording: list[Stage]
+    totals: list[Stage]

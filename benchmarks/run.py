@@ -4,7 +4,10 @@
 2. the service over HTTP at several concurrency levels with the Cassandra store, the SQLite store
    and recording off, plus an open-loop run at half the service's peak throughput;
 3. the baseline (``benchmarks/baselines/flask_app.py``) at the same levels, same images, same
-   load generator (``benchmarks.loadgen``).
+   load generator (``benchmarks.loadgen``);
+4. the BentoML-documentation peers (``benchmarks/baselines/bentoml_docs.py``: per-request
+   ``model.predict`` and adaptive batching), the same way;
+5. where a request's CPU goes, stage by stage (``benchmarks.stages``, ``results/stages.json``).
 
 Writes ``benchmarks/results/latest.json``, PNG charts next to it and ``BENCHMARKS.md``, prints
 the table, and checks that every answered prediction was recorded (none lost).
@@ -31,9 +34,11 @@ import psutil
 
 from benchmarks import report
 from benchmarks.ceiling import measure as measure_ceiling
-from benchmarks.ceiling import model_dir
+from benchmarks.ceiling import model_dir, served_model
+from benchmarks.peers import PEER_SERVICES, peer_server
 from benchmarks.results import (
     CEILING_S,
+    COMPARE_AT,
     CORPUS_SIZE,
     DURATION_S,
     LEVELS,
@@ -285,6 +290,18 @@ def baseline_target(config: BenchConfig, cassandra: list[int]) -> TargetResult:
     return swept.result("baseline", description, "/upload", half, recorded)
 
 
+def peer_target(name: str, config: BenchConfig) -> TargetResult:
+    """Sweep one BentoML-documentation peer (recording off), with the service's worker count."""
+    workers = int(config.service_env.get("DIGITS_WORKERS", "1"))
+    server = peer_server(
+        name, free_port(), str(served_model().tag), workers, log_path=WORK / f"{name}.log"
+    )
+    peer = PEER_SERVICES[name]
+    with running(server):
+        swept = sweep(name, server.url + "/predict", server, peer.field_name, config, [])
+    return swept.result(name, peer.description, "/predict", None, None)
+
+
 def _cassandra_session() -> Any:
     from cassandra.cluster import Cluster
 
@@ -432,7 +449,7 @@ def render(markdown: Path) -> int:
 
 
 def run_http_phases(config: BenchConfig, keep_cassandra: bool) -> list[TargetResult]:
-    """Phases 2 and 3 with the benchmark's own Cassandra node up for their whole duration."""
+    """Phases 2 to 5 with the benchmark's own Cassandra node up for their whole duration."""
     from devtools.cassandra.node import LocalCluster
 
     cluster = LocalCluster(base_dir=WORK / "cassandra", first_address=CASSANDRA_ADDRESS)
@@ -453,8 +470,19 @@ def run_http_phases(config: BenchConfig, keep_cassandra: bool) -> list[TargetRes
             log.info("phase 2-3 (%d/%d): %s", index, len(config.targets), name)
             if name == "baseline":
                 runs.append(baseline_target(config, pids))
+            elif name in PEER_SERVICES:
+                runs.append(peer_target(name, config))
             else:
                 runs.append(service_target(name, stores[name], config, pids))
+        off = next((run.at(COMPARE_AT) for run in runs if run.name == "service-none"), None)
+        log.info("phase 4: where a request's CPU goes (benchmarks.stages)")
+        argv = [
+            sys.executable, "-m", "benchmarks.stages", "--corpus-size", str(config.corpus_size),
+            "--cassandra", cluster.store_url(BENCH_KEYSPACE),
+        ]  # fmt: skip
+        if off:
+            argv += ["--http-cpu-ms", str(off.server_cpu_ms_per_request)]
+        subprocess.run(argv, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
     finally:
         if not keep_cassandra:
             cluster.stop()

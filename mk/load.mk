@@ -25,7 +25,7 @@ loadtest: model ## Locust load test with thresholds (own SQLite stack unless LOA
 loadtest-outage: model cassandra-install ## Load test that stops and restarts Cassandra, then audits every record
 	$(PY) -m loadtests.outage --reads-may-503 $(LOAD_ARGS)
 
-bench: model cassandra-install ## Benchmark: ceiling, service (3 stores), baseline -> BENCHMARKS.md (~8 min)
+bench: model cassandra-install ## Benchmark: ceiling, service (3 stores), baseline, BentoML-docs peers -> BENCHMARKS.md (~11 min)
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 bench-tune: model ## Sweep workers/threads/inference threads (recording off) -> benchmarks/results/tuning.json (~3 min)

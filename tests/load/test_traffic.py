@@ -82,11 +82,15 @@ def test_multipart_body_parses_back_into_the_same_files() -> None:
     [
         (b'{"id": "x", "digit": 7, "confidence": 0.99}', 7),
         (b"3. success\n", 3),
+        (b"5", 5),
+        (b"[8]", 8),
+        (b"[1, 2]", None),
+        (b"[true]", None),
         (b'{"error": "no digit"}', None),
         (b"failed: not an image\n", None),
     ],
 )
-def test_load_generator_reads_the_digit_of_json_and_text_answers(
+def test_load_generator_reads_the_digit_of_every_answer_style(
     body: bytes, digit: int | None
 ) -> None:
     assert answered_digit(body) == digit
