@@ -317,8 +317,8 @@ def _stages_section(path: Path) -> list[str]:
         "passes, CPU time, one thread); the app in-process is the service's ASGI app called "
         "directly as a server calls it (no HTTP, no client), recording off; the HTTP rows take "
         f"the server CPU per request of the recording-off run at {COMPARE_AT} users above "
-        "(two workers, eight threads each, under load: contention is in it, and not in the "
-        "rows above it).",
+        "(the service settings above, under load: contention is in it, and not in the rows "
+        "above it).",
         "",
         stages_table(stages),
         "",
